@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "Maternal health records: administration"
+admin.site.site_title = "Maternal health records"
+admin.site.index_title = "Records, imports and users"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="patients:list"), name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("patients/", include("patients.urls")),
+    path("admin/", admin.site.urls),
+]

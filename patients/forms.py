@@ -1,0 +1,97 @@
+from django import forms
+
+from patients.models import Delivery, District, FollowUp, Patient
+
+
+class DateInput(forms.DateInput):
+    """The browser's date picker; it always sends ISO dates, whatever the locale."""
+
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+class PatientSearchForm(forms.Form):
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": "Patient ID, name or village", "type": "search"}),
+    )
+    district = forms.ModelChoiceField(queryset=District.objects.all(), required=False, empty_label="All districts")
+
+
+class PatientForm(forms.ModelForm):
+    class Meta:
+        model = Patient
+        fields = [
+            "patient_id",
+            "name",
+            "district",
+            "village",
+            "height_cm",
+            "weight_kg",
+            "education_level",
+            "monthly_income",
+            "age_at_menarche",
+            "age_at_marriage",
+            "age_at_first_pregnancy",
+            "occupation",
+            "diet",
+            "condition",
+        ]
+        widgets = {"condition": forms.Textarea(attrs={"rows": 3})}
+
+
+class DeliveryForm(forms.ModelForm):
+    """A delivery of the patient in `instance.patient` (set by the view, not a form field)."""
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "date_of_delivery",
+            "type_of_delivery",
+            "term_of_delivery",
+            "age_at_delivery",
+            "weight_at_delivery",
+            "haemoglobin_at_delivery",
+            "placental_weight",
+        ]
+        widgets = {"date_of_delivery": DateInput()}
+
+    def clean_date_of_delivery(self):
+        # The patient is not a form field, so Django's own unique check would skip this pair.
+        day = self.cleaned_data["date_of_delivery"]
+        others = Delivery.objects.filter(patient=self.instance.patient, date_of_delivery=day).exclude(
+            pk=self.instance.pk
+        )
+        if others.exists():
+            raise forms.ValidationError(f"{self.instance.patient.patient_id} already has a delivery on {day:%d %b %Y}.")
+        return day
+
+
+class FollowUpForm(forms.ModelForm):
+    """A follow-up visit of the patient in `instance.patient` (set by the view, not a form field)."""
+
+    class Meta:
+        model = FollowUp
+        fields = [
+            "visit_number",
+            "visit_date",
+            "weight_kg",
+            "haemoglobin_g_dl",
+            "bp_systolic",
+            "bp_diastolic",
+            "diagnosis",
+        ]
+        widgets = {"visit_date": DateInput(), "diagnosis": forms.Textarea(attrs={"rows": 3})}
+
+    def clean_visit_number(self):
+        number = self.cleaned_data["visit_number"]
+        others = FollowUp.objects.filter(patient=self.instance.patient, visit_number=number).exclude(
+            pk=self.instance.pk
+        )
+        if others.exists():
+            raise forms.ValidationError(f"{self.instance.patient.patient_id} already has visit {number}.")
+        return number

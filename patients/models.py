@@ -1,0 +1,429 @@
+"""
+The records: districts, patients, their deliveries and their follow-up visits.
+
+Column names are the original prototype's, so its workbooks and API clients keep working.
+Invariants live in the database as named constraints; field validators and `clean()` give the
+same rules friendlier messages on the way in.
+"""
+
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from patients import clinical
+
+
+def range_validators(bounds):
+    return [MinValueValidator(bounds.low), MaxValueValidator(bounds.high)]
+
+
+def range_constraint(model_name, field, bounds):
+    """A named CHECK that a nullable field is empty or inside its plausible range."""
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gte": bounds.low, f"{field}__lte": bounds.high}),
+        name=f"patients_{model_name}_{field}_range",
+        violation_error_message=f"{field} must be within {bounds}.",
+    )
+
+
+def choices_constraint(model_name, field, choices, allow_blank=False):
+    """A named CHECK that a field holds one of its choices (choices alone do not stop save())."""
+    allowed = list(choices.values) + ([""] if allow_blank else [])
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__in": allowed}),
+        name=f"patients_{model_name}_{field}_valid",
+        violation_error_message=f"{field} must be one of: {', '.join(choices.values)}.",
+    )
+
+
+def earliest_date_constraint(model_name, field):
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__gte": datetime.date.fromisoformat(clinical.EARLIEST_DATE_ISO)}),
+        name=f"patients_{model_name}_{field}_not_before_{clinical.EARLIEST_DATE_ISO[:4]}",
+        violation_error_message=f"{field} must not be before {clinical.EARLIEST_DATE_ISO}.",
+    )
+
+
+def validate_not_in_future(value):
+    # A CHECK cannot say this: SQLite refuses non-deterministic functions in constraints.
+    if value is not None and value > timezone.localdate():
+        raise ValidationError(f"{value:%d %b %Y} is in the future.", code="future_date")
+
+
+def validate_not_before_earliest(value):
+    if value is not None and value < datetime.date.fromisoformat(clinical.EARLIEST_DATE_ISO):
+        raise ValidationError(f"{value:%d %b %Y} is before {clinical.EARLIEST_DATE_ISO}.", code="date_too_early")
+
+
+def normalise_district_name(name):
+    """Strip and collapse whitespace, so "  Kaski " and "Kaski" are one district."""
+    return " ".join(str(name).split())
+
+
+class DistrictManager(models.Manager):
+    def get_by_natural_key(self, name):
+        return self.get(name__iexact=normalise_district_name(name))
+
+    def get_or_create_by_name(self, name):
+        """The district called `name` (any case, any spacing), created if new."""
+        name = normalise_district_name(name)
+        district = self.filter(name__iexact=name).first()
+        if district is None:
+            district = self.create(name=name)
+        return district
+
+
+class District(models.Model):
+    name = models.CharField(
+        max_length=100,
+        help_text="Unique regardless of case; spaces are tidied on the way in.",
+    )
+
+    objects = DistrictManager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="patients_district_unique_name_ci",
+                violation_error_message="A district with this name already exists.",
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="patients_district_name_not_blank"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def natural_key(self):
+        return (self.name,)
+
+    def clean(self):
+        self.name = normalise_district_name(self.name)
+
+
+class PatientQuerySet(models.QuerySet):
+    def search(self, text):
+        """Patients whose patient_id starts with, or whose name or village contains, `text`."""
+        text = text.strip()
+        if not text:
+            return self
+        return self.filter(Q(patient_id__istartswith=text) | Q(name__icontains=text) | Q(village__icontains=text))
+
+    def in_district(self, district):
+        """Patients of one district (a District or its primary key); all of them when None."""
+        return self if district is None else self.filter(district=district)
+
+
+class PatientManager(models.Manager.from_queryset(PatientQuerySet)):
+    def get_by_natural_key(self, patient_id):
+        return self.get(patient_id=patient_id)
+
+
+patient_id_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    "Use letters, digits, '.', '_' and '-' only, starting with a letter or digit.",
+)
+
+
+class Patient(models.Model):
+    patient_id = models.CharField(
+        "patient ID",
+        max_length=32,
+        unique=True,
+        validators=[patient_id_validator],
+        help_text="The hospital's own identifier, e.g. P001.",
+    )
+    name = models.CharField(
+        max_length=200, blank=True, help_text="Optional: research extracts are often de-identified."
+    )
+    height_cm = models.FloatField(
+        "height (cm)",
+        null=True,
+        blank=True,
+        validators=range_validators(clinical.HEIGHT_CM),
+        help_text=f"Plausible range {clinical.HEIGHT_CM}.",
+    )
+    weight_kg = models.FloatField(
+        "weight (kg)",
+        null=True,
+        blank=True,
+        validators=range_validators(clinical.WEIGHT_KG),
+        help_text=f"Plausible range {clinical.WEIGHT_KG}.",
+    )
+    education_level = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=range_validators(clinical.EDUCATION_LEVEL),
+        help_text="The register's integer code.",
+    )
+    monthly_income = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=range_validators(clinical.MONTHLY_INCOME),
+        help_text="Household income per month.",
+    )
+    age_at_menarche = models.PositiveSmallIntegerField(
+        "age at menarche (years)", null=True, blank=True, validators=range_validators(clinical.AGE_YEARS)
+    )
+    age_at_marriage = models.PositiveSmallIntegerField(
+        "age at marriage (years)", null=True, blank=True, validators=range_validators(clinical.AGE_YEARS)
+    )
+    age_at_first_pregnancy = models.PositiveSmallIntegerField(
+        "age at first pregnancy (years)", null=True, blank=True, validators=range_validators(clinical.AGE_YEARS)
+    )
+    district = models.ForeignKey(District, on_delete=models.PROTECT, related_name="patients")
+    village = models.CharField(max_length=100, blank=True)
+    occupation = models.CharField(max_length=100, blank=True)
+    diet = models.CharField(max_length=100, blank=True, help_text="e.g. vegetarian, mixed.")
+    condition = models.TextField(blank=True, help_text="Known conditions, free text (e.g. anaemia, pre-eclampsia).")
+
+    objects = PatientManager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["patient_id"]
+        constraints = [
+            range_constraint("patient", "height_cm", clinical.HEIGHT_CM),
+            range_constraint("patient", "weight_kg", clinical.WEIGHT_KG),
+            range_constraint("patient", "education_level", clinical.EDUCATION_LEVEL),
+            range_constraint("patient", "monthly_income", clinical.MONTHLY_INCOME),
+            range_constraint("patient", "age_at_menarche", clinical.AGE_YEARS),
+            range_constraint("patient", "age_at_marriage", clinical.AGE_YEARS),
+            range_constraint("patient", "age_at_first_pregnancy", clinical.AGE_YEARS),
+            models.CheckConstraint(
+                condition=Q(age_at_menarche__isnull=True)
+                | Q(age_at_marriage__isnull=True)
+                | Q(age_at_menarche__lte=models.F("age_at_marriage")),
+                name="patients_patient_menarche_before_marriage",
+                violation_error_message="Age at menarche must not be after age at marriage.",
+            ),
+            models.CheckConstraint(
+                condition=Q(age_at_marriage__isnull=True)
+                | Q(age_at_first_pregnancy__isnull=True)
+                | Q(age_at_marriage__lte=models.F("age_at_first_pregnancy")),
+                name="patients_patient_marriage_before_first_pregnancy",
+                violation_error_message="Age at marriage must not be after age at first pregnancy.",
+            ),
+            models.CheckConstraint(
+                condition=Q(age_at_menarche__isnull=True)
+                | Q(age_at_first_pregnancy__isnull=True)
+                | Q(age_at_menarche__lte=models.F("age_at_first_pregnancy")),
+                name="patients_patient_menarche_before_first_pregnancy",
+                violation_error_message="Age at menarche must not be after age at first pregnancy.",
+            ),
+        ]
+        # Patients per district (the patient list's district filter, every district insight)
+        # use the index Django creates for the district foreign key.
+
+    def __str__(self):
+        return f"{self.patient_id} {self.name}".strip()
+
+    def get_absolute_url(self):
+        return reverse("patients:detail", args=[self.patient_id])
+
+    def natural_key(self):
+        return (self.patient_id,)
+
+    def clean(self):
+        """Name which ages are out of order on the field that is wrong, not only as a whole."""
+        ages = [
+            ("age_at_menarche", self.age_at_menarche),
+            ("age_at_marriage", self.age_at_marriage),
+            ("age_at_first_pregnancy", self.age_at_first_pregnancy),
+        ]
+        known = [(field, age) for field, age in ages if age is not None]
+        errors = {}
+        for (earlier_field, earlier), (later_field, later) in zip(known, known[1:], strict=False):
+            if earlier > later:
+                errors[later_field] = f"{later} is before {earlier_field.replace('_', ' ')} ({earlier})."
+        if errors:
+            raise ValidationError(errors)
+
+
+class DeliveryManager(models.Manager):
+    def get_by_natural_key(self, patient_id, date_of_delivery):
+        return self.get(patient__patient_id=patient_id, date_of_delivery=date_of_delivery)
+
+
+# Module-level so Delivery.Meta's constraints can name them; used as Delivery.Type and Delivery.Term.
+class DeliveryType(models.TextChoices):
+    NORMAL = "normal", "Normal vaginal"
+    ASSISTED = "assisted", "Assisted (vacuum/forceps)"
+    C_SECTION = "c_section", "Caesarean section"
+
+
+class DeliveryTerm(models.TextChoices):
+    TERM = "term", "Term (37-41 weeks)"
+    PRETERM = "preterm", "Preterm (before 37 weeks)"
+    POST_TERM = "post_term", "Post-term (42 weeks or later)"
+
+
+class Delivery(models.Model):
+    Type = DeliveryType
+    Term = DeliveryTerm
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="deliveries")
+    date_of_delivery = models.DateField(validators=[validate_not_in_future, validate_not_before_earliest])
+    age_at_delivery = models.PositiveSmallIntegerField(
+        "age at delivery (years)", null=True, blank=True, validators=range_validators(clinical.AGE_YEARS)
+    )
+    weight_at_delivery = models.FloatField(
+        "weight at delivery (kg)",
+        null=True,
+        blank=True,
+        validators=range_validators(clinical.WEIGHT_KG),
+        help_text=f"Plausible range {clinical.WEIGHT_KG}.",
+    )
+    haemoglobin_at_delivery = models.FloatField(
+        "haemoglobin at delivery (g/dL)",
+        null=True,
+        blank=True,
+        validators=[clinical.validate_haemoglobin_g_dl],
+        help_text=f"In g/dL, plausible range {clinical.HAEMOGLOBIN_G_DL}.",
+    )
+    placental_weight = models.FloatField(
+        "placental weight (g)",
+        null=True,
+        blank=True,
+        validators=range_validators(clinical.PLACENTAL_WEIGHT_G),
+        help_text=f"Plausible range {clinical.PLACENTAL_WEIGHT_G}.",
+    )
+    term_of_delivery = models.CharField(max_length=10, choices=DeliveryTerm.choices, blank=True)
+    type_of_delivery = models.CharField(max_length=10, choices=DeliveryType.choices)
+
+    objects = DeliveryManager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["patient", "date_of_delivery"]
+        constraints = [
+            # Twins are one delivery: a patient delivers at most once on a given day.
+            models.UniqueConstraint(
+                fields=["patient", "date_of_delivery"],
+                name="patients_delivery_unique_date",
+                violation_error_message="This patient already has a delivery on this date.",
+            ),
+            choices_constraint("delivery", "type_of_delivery", DeliveryType),
+            choices_constraint("delivery", "term_of_delivery", DeliveryTerm, allow_blank=True),
+            range_constraint("delivery", "age_at_delivery", clinical.AGE_YEARS),
+            range_constraint("delivery", "weight_at_delivery", clinical.WEIGHT_KG),
+            range_constraint("delivery", "haemoglobin_at_delivery", clinical.HAEMOGLOBIN_G_DL),
+            range_constraint("delivery", "placental_weight", clinical.PLACENTAL_WEIGHT_G),
+            earliest_date_constraint("delivery", "date_of_delivery"),
+        ]
+        indexes = [
+            # Date-range filters and deliveries-per-month on every insight page and the admin.
+            models.Index(fields=["date_of_delivery"], name="patients_delivery_date_idx"),
+        ]
+
+    def __str__(self):
+        return f"Delivery of {self.patient.patient_id} on {self.date_of_delivery}"
+
+    def natural_key(self):
+        return self.patient.natural_key() + (self.date_of_delivery.isoformat(),)
+
+    natural_key.dependencies = ["patients.patient"]
+
+    def clean(self):
+        """Age at delivery must not precede age at first pregnancy (one query for the patient)."""
+        if self.age_at_delivery is None or not self.patient_id:
+            return
+        first_pregnancy = self.patient.age_at_first_pregnancy
+        if first_pregnancy is not None and self.age_at_delivery < first_pregnancy:
+            raise ValidationError(
+                {"age_at_delivery": f"{self.age_at_delivery} is before her age at first pregnancy ({first_pregnancy})."}
+            )
+
+    @property
+    def is_caesarean(self):
+        return self.type_of_delivery == self.Type.C_SECTION
+
+
+class FollowUpManager(models.Manager):
+    def get_by_natural_key(self, patient_id, visit_number):
+        return self.get(patient__patient_id=patient_id, visit_number=visit_number)
+
+
+class FollowUp(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="followups")
+    visit_number = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(1000)], help_text="1 for the first visit, then 2, 3, ..."
+    )
+    visit_date = models.DateField(validators=[validate_not_in_future, validate_not_before_earliest])
+    bp_systolic = models.PositiveSmallIntegerField(
+        "systolic BP (mmHg)", null=True, blank=True, validators=range_validators(clinical.BLOOD_PRESSURE_MMHG)
+    )
+    bp_diastolic = models.PositiveSmallIntegerField(
+        "diastolic BP (mmHg)", null=True, blank=True, validators=range_validators(clinical.BLOOD_PRESSURE_MMHG)
+    )
+    weight_kg = models.FloatField(
+        "weight (kg)",
+        null=True,
+        blank=True,
+        validators=range_validators(clinical.WEIGHT_KG),
+        help_text=f"Plausible range {clinical.WEIGHT_KG}.",
+    )
+    haemoglobin_g_dl = models.FloatField(
+        "haemoglobin (g/dL)",
+        null=True,
+        blank=True,
+        validators=[clinical.validate_haemoglobin_g_dl],
+        help_text=f"In g/dL, plausible range {clinical.HAEMOGLOBIN_G_DL}.",
+    )
+    diagnosis = models.TextField(blank=True, help_text="Free text, e.g. 'mild anaemia, started iron'.")
+
+    objects = FollowUpManager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "follow-up"
+        ordering = ["patient", "visit_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "visit_number"],
+                name="patients_followup_unique_visit",
+                violation_error_message="This patient already has a follow-up with this visit number.",
+            ),
+            models.CheckConstraint(condition=Q(visit_number__gte=1), name="patients_followup_visit_number_positive"),
+            range_constraint("followup", "bp_systolic", clinical.BLOOD_PRESSURE_MMHG),
+            range_constraint("followup", "bp_diastolic", clinical.BLOOD_PRESSURE_MMHG),
+            models.CheckConstraint(
+                condition=Q(bp_systolic__isnull=True)
+                | Q(bp_diastolic__isnull=True)
+                | Q(bp_systolic__gt=models.F("bp_diastolic")),
+                name="patients_followup_systolic_above_diastolic",
+                violation_error_message="Systolic blood pressure must be above diastolic.",
+            ),
+            range_constraint("followup", "weight_kg", clinical.WEIGHT_KG),
+            range_constraint("followup", "haemoglobin_g_dl", clinical.HAEMOGLOBIN_G_DL),
+            earliest_date_constraint("followup", "visit_date"),
+        ]
+        indexes = [
+            # Date-range filters, cohort means by month and the admin's date navigation.
+            models.Index(fields=["visit_date"], name="patients_followup_date_idx"),
+        ]
+
+    def __str__(self):
+        return f"Follow-up {self.visit_number} of {self.patient.patient_id}"
+
+    def natural_key(self):
+        return self.patient.natural_key() + (self.visit_number,)
+
+    natural_key.dependencies = ["patients.patient"]
+
+    def clean(self):
+        if self.bp_systolic is not None and self.bp_diastolic is not None and self.bp_systolic <= self.bp_diastolic:
+            raise ValidationError(
+                {"bp_diastolic": f"Diastolic ({self.bp_diastolic}) must be below systolic ({self.bp_systolic})."}
+            )

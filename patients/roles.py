@@ -1,0 +1,74 @@
+"""
+The three staff roles, as Django groups, and the permissions each one holds.
+
+The groups are created by migration 0002 and brought up to date by any later migration that adds
+permissions (call `sync_role_groups` from it). Views check permissions, never group names, so an
+administrator can compose other roles in the admin without touching code.
+"""
+
+CLINICIAN = "Clinician"
+DATA_MANAGER = "Data manager"
+ADMINISTRATOR = "Administrator"
+
+_RECORDS = ("district", "patient", "delivery", "followup")
+
+CLINICIAN_PERMISSIONS = [f"patients.view_{model}" for model in _RECORDS] + ["patients.add_followup"]
+
+DATA_MANAGER_PERMISSIONS = (
+    CLINICIAN_PERMISSIONS
+    + [f"patients.{action}_{model}" for model in _RECORDS for action in ("add", "change") if model != "followup"]
+    + ["patients.change_followup"]
+    + [f"patients.view_historical{model}" for model in _RECORDS if model != "district"]
+)
+
+# Administrators hold every permission of these apps, deletes and user management included,
+# except rewriting the change history and the admin log: those stay a faithful record.
+ADMINISTRATOR_APPS = ("patients", "auth", "admin", "sessions")
+TAMPER_PROOF_CODENAME_REGEX = r"^(add|change|delete)_(historical.*|logentry)$"
+
+ROLE_PERMISSIONS = {
+    CLINICIAN: CLINICIAN_PERMISSIONS,
+    DATA_MANAGER: DATA_MANAGER_PERMISSIONS,
+}
+
+
+def sync_role_groups(apps):
+    """Create the role groups and set their permissions (idempotent; for data migrations)."""
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after all migrations ran; create them now so the
+    # groups can be given them in the same migrate.
+    for app_config in apps.get_app_configs():
+        # create_permissions skips apps without a models module, which migration states lack.
+        models_module = app_config.models_module
+        app_config.models_module = models_module or True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = models_module
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+
+    def permissions(dotted_names):
+        wanted = {tuple(name.split(".")) for name in dotted_names}
+        found = [
+            p
+            for p in Permission.objects.filter(codename__in=[codename for _, codename in wanted]).select_related(
+                "content_type"
+            )
+            if (p.content_type.app_label, p.codename) in wanted
+        ]
+        missing = wanted - {(p.content_type.app_label, p.codename) for p in found}
+        if missing:
+            raise LookupError(f"Permissions not found: {sorted(missing)}")
+        return found
+
+    for role, dotted_names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set(permissions(dotted_names))
+
+    administrator, _ = Group.objects.get_or_create(name=ADMINISTRATOR)
+    administrator.permissions.set(
+        Permission.objects.filter(content_type__app_label__in=ADMINISTRATOR_APPS).exclude(
+            codename__regex=TAMPER_PROOF_CODENAME_REGEX
+        )
+    )

@@ -1,0 +1,56 @@
+"""Tiny factory functions for tests: sensible defaults, any field overridable."""
+
+import datetime
+import itertools
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from patients.models import Delivery, District, FollowUp, Patient
+
+_numbers = itertools.count(1)
+
+
+def make_district(name="Kaski"):
+    return District.objects.get_or_create_by_name(name)
+
+
+def make_patient(**overrides):
+    overrides.setdefault("patient_id", f"T{next(_numbers):05d}")
+    overrides.setdefault("name", "Sita Gurung")
+    if "district" not in overrides:
+        overrides["district"] = make_district()
+    overrides.setdefault("height_cm", 152.0)
+    overrides.setdefault("weight_kg", 52.0)
+    overrides.setdefault("age_at_menarche", 13)
+    overrides.setdefault("age_at_marriage", 19)
+    overrides.setdefault("age_at_first_pregnancy", 20)
+    overrides.setdefault("village", "Deurali")
+    return Patient.objects.create(**overrides)
+
+
+def make_delivery(patient=None, **overrides):
+    overrides.setdefault("date_of_delivery", datetime.date(2024, 3, 12))
+    overrides.setdefault("type_of_delivery", Delivery.Type.NORMAL)
+    overrides.setdefault("term_of_delivery", Delivery.Term.TERM)
+    overrides.setdefault("haemoglobin_at_delivery", 11.5)
+    return Delivery.objects.create(patient=patient or make_patient(), **overrides)
+
+
+def make_followup(patient=None, **overrides):
+    patient = patient or make_patient()
+    if "visit_number" not in overrides:
+        overrides["visit_number"] = patient.followups.count() + 1
+    overrides.setdefault("visit_date", datetime.date(2024, 3, 20))
+    overrides.setdefault("weight_kg", 55.0)
+    overrides.setdefault("haemoglobin_g_dl", 11.2)
+    overrides.setdefault("bp_systolic", 115)
+    overrides.setdefault("bp_diastolic", 75)
+    return FollowUp.objects.create(patient=patient, **overrides)
+
+
+def make_user(username, role=None, is_staff=False):
+    user = get_user_model().objects.create_user(username=username, password="not-used", is_staff=is_staff)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user

@@ -1,0 +1,99 @@
+"""A clinician's path through the staff pages, in the system's Chromium (Playwright)."""
+
+import datetime
+import os
+from pathlib import Path
+
+import pytest
+from django.apps import apps as django_apps
+from django.conf import settings
+
+from patients import roles
+from patients.models import FollowUp
+from patients.roles import sync_role_groups
+from patients.tests.factories import make_delivery, make_patient, make_user
+
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not CHROMIUM.exists() and not os.environ.get("REQUIRE_BROWSER"),
+        reason="no /usr/bin/chromium (Debian package chromium); CI installs it and sets REQUIRE_BROWSER=1",
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def role_groups(transactional_db):
+    # live_server's database is emptied after each test, the migration's role groups with it.
+    sync_role_groups(django_apps)
+
+
+@pytest.fixture
+def console_errors(page):
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def log_in(page, live_server, username, password):
+    page.goto(f"{live_server.url}/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_clinician_finds_a_patient_and_records_a_follow_up(page, live_server, console_errors):
+    clinician = make_user("nurse", roles.CLINICIAN)
+    clinician.set_password("a-long-Passphrase-1")
+    clinician.save()
+    patient = make_patient(patient_id="P042", name="Kamala Tamang", village="Naubise")
+    make_delivery(patient, date_of_delivery=datetime.date(2024, 6, 1), haemoglobin_at_delivery=9.2)
+    make_patient(patient_id="P043", name="Gita Thapa")
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    log_in(page, live_server, "nurse", "a-long-Passphrase-1")
+    page.get_by_role("heading", name="Patients").wait_for()
+    page.get_by_role("searchbox").fill("naubise")
+    page.get_by_role("button", name="Search").click()
+    assert page.get_by_role("link", name="P043").count() == 0
+    page.screenshot(path=ARTIFACTS / "patient-list.png", full_page=True)
+
+    page.get_by_role("link", name="P042").click()
+    page.get_by_text("moderate anaemia").wait_for()
+    page.get_by_role("link", name="Add follow-up").click()
+
+    # A haemoglobin typed in g/L is refused with a hint, and nothing typed is lost.
+    page.get_by_label("Visit date").fill("2024-06-09")
+    page.get_by_label("Haemoglobin (g/dL)").fill("104")
+    page.get_by_label("Diagnosis").fill("mild anaemia, iron started")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("looks like g/L").wait_for()
+    assert page.get_by_label("Diagnosis").input_value() == "mild anaemia, iron started"
+    page.screenshot(path=ARTIFACTS / "follow-up-error.png", full_page=True)
+
+    page.get_by_label("Haemoglobin (g/dL)").fill("10.4")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved Follow-up 1 of P042").wait_for()
+    assert page.get_by_text("mild anaemia, iron started").is_visible()
+    page.screenshot(path=ARTIFACTS / "patient-detail.png", full_page=True)
+
+    followup = FollowUp.objects.get(patient=patient)
+    assert (followup.visit_number, followup.haemoglobin_g_dl) == (1, 10.4)
+    assert console_errors == []
+
+
+def test_clinician_cannot_reach_the_add_patient_page(page, live_server):
+    clinician = make_user("nurse2", roles.CLINICIAN)
+    clinician.set_password("a-long-Passphrase-2")
+    clinician.save()
+    log_in(page, live_server, "nurse2", "a-long-Passphrase-2")
+    page.get_by_role("heading", name="Patients").wait_for()
+    assert page.get_by_role("link", name="Add patient").count() == 0
+    response = page.goto(f"{live_server.url}/patients/new/")
+    assert response.status == 403
+    assert page.get_by_role("heading", name="Not allowed").is_visible()

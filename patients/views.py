@@ -1,0 +1,117 @@
+"""Staff pages: find a patient, read her record, add and correct deliveries and follow-ups."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.db.models import Max
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from patients import clinical
+from patients.forms import DeliveryForm, FollowUpForm, PatientForm, PatientSearchForm
+from patients.models import Delivery, FollowUp, Patient
+
+PATIENTS_PER_PAGE = 25
+
+
+def staff_permission(perm):
+    """Anonymous users go to the login page; logged-in users without `perm` get 403."""
+
+    def decorator(view):
+        return login_required(permission_required(perm, raise_exception=True)(view))
+
+    return decorator
+
+
+@require_GET
+@staff_permission("patients.view_patient")
+def patient_list(request):
+    form = PatientSearchForm(request.GET or None)
+    patients = Patient.objects.select_related("district")
+    if form.is_valid():
+        patients = patients.search(form.cleaned_data["q"]).in_district(form.cleaned_data["district"])
+    page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "patients/list.html", {"form": form, "page": page})
+
+
+@require_GET
+@staff_permission("patients.view_patient")
+def patient_detail(request, patient_id):
+    patient = get_object_or_404(Patient.objects.select_related("district"), patient_id=patient_id)
+    deliveries = list(patient.deliveries.order_by("date_of_delivery"))
+    followups = list(patient.followups.order_by("visit_number"))
+    current_hb = clinical.latest_reading(
+        [(d.date_of_delivery, clinical.DELIVERY, d.haemoglobin_at_delivery) for d in deliveries]
+        + [(f.visit_date, clinical.FOLLOW_UP, f.haemoglobin_g_dl) for f in followups]
+    )
+    context = {
+        "patient": patient,
+        "deliveries": deliveries,
+        "followups": followups,
+        "current_hb": current_hb,
+        "severity": clinical.anaemia_severity(current_hb.value) if current_hb else None,
+    }
+    return render(request, "patients/detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_permission("patients.add_patient")
+def patient_create(request):
+    form = PatientForm(request.POST or None)
+    return _form_page(request, form, title="Add a patient", cancel_url="patients:list")
+
+
+@require_http_methods(["GET", "POST"])
+@staff_permission("patients.change_patient")
+def patient_edit(request, patient_id):
+    patient = get_object_or_404(Patient, patient_id=patient_id)
+    form = PatientForm(request.POST or None, instance=patient)
+    return _form_page(request, form, title=f"Edit {patient}", patient=patient)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_permission("patients.add_delivery")
+def delivery_create(request, patient_id):
+    patient = get_object_or_404(Patient, patient_id=patient_id)
+    form = DeliveryForm(request.POST or None, instance=Delivery(patient=patient))
+    return _form_page(request, form, title=f"Add a delivery for {patient}", patient=patient)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_permission("patients.change_delivery")
+def delivery_edit(request, patient_id, pk):
+    delivery = get_object_or_404(Delivery.objects.select_related("patient"), pk=pk, patient__patient_id=patient_id)
+    form = DeliveryForm(request.POST or None, instance=delivery)
+    return _form_page(request, form, title=f"Edit {delivery}", patient=delivery.patient)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_permission("patients.add_followup")
+def followup_create(request, patient_id):
+    patient = get_object_or_404(Patient, patient_id=patient_id)
+    last_visit = patient.followups.aggregate(last=Max("visit_number"))["last"] or 0
+    form = FollowUpForm(
+        request.POST or None,
+        instance=FollowUp(patient=patient),
+        initial={"visit_number": last_visit + 1, "visit_date": timezone.localdate()},
+    )
+    return _form_page(request, form, title=f"Add a follow-up for {patient}", patient=patient)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_permission("patients.change_followup")
+def followup_edit(request, patient_id, pk):
+    followup = get_object_or_404(FollowUp.objects.select_related("patient"), pk=pk, patient__patient_id=patient_id)
+    form = FollowUpForm(request.POST or None, instance=followup)
+    return _form_page(request, form, title=f"Edit {followup}", patient=followup.patient)
+
+
+def _form_page(request, form, *, title, patient=None, cancel_url=None):
+    """Save a valid POST and go back to the patient; otherwise show the form with what was typed."""
+    if request.method == "POST" and form.is_valid():
+        record = form.save()
+        messages.success(request, f"Saved {record}.")
+        return redirect(patient or record)
+    context = {"form": form, "title": title, "patient": patient, "cancel_url": cancel_url}
+    return render(request, "patients/form.html", context)
