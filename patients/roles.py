@@ -40,7 +40,7 @@ def sync_role_groups(apps):
     # groups can be given them in the same migrate.
     for app_config in apps.get_app_configs():
         # create_permissions skips apps without a models module, which migration states lack.
-        models_module = app_config.models_module
+        models_module = getattr(app_config, "models_module", None)
         app_config.models_module = models_module or True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = models_module
