@@ -1,0 +1,82 @@
+"""
+Server time of the staff pages and admin changelists on a large database.
+
+    DATABASE_URL=... .venv/bin/python manage.py seed_demo --patients 100000
+    DATABASE_URL=... .venv/bin/python bench/pages_bench.py [--repeat 5]
+
+Requests go through Django's test client (no network, no browser): the figure is the time the
+app and the database take for one page. Prints the median of --repeat runs and the query count.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hospital.settings")
+os.environ.setdefault("DEBUG", "1")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.models import Group  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from patients import roles  # noqa: E402
+from patients.models import Delivery, FollowUp, Patient  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    settings.ALLOWED_HOSTS = ["testserver"]
+
+    user, _ = get_user_model().objects.get_or_create(username="bench_datamanager", defaults={"is_staff": True})
+    user.groups.set([Group.objects.get(name=roles.DATA_MANAGER)])
+    client = Client()
+    client.force_login(user)
+
+    middle = Patient.objects.order_by("patient_id").values_list("patient_id", flat=True)[Patient.objects.count() // 2]
+    district = Patient.objects.filter(patient_id=middle).values_list("district", flat=True).get()
+    pages = [
+        ("patient list", "/patients/"),
+        ("patient list, page 2000", "/patients/?page=2000"),
+        ("patient list, search by name", "/patients/?q=sita"),
+        ("patient list, search by ID", f"/patients/?q={middle}"),
+        ("patient list, one district", f"/patients/?district={district}"),
+        ("patient detail", f"/patients/{middle}/"),
+        ("admin patients", "/admin/patients/patient/"),
+        ("admin patients, search", "/admin/patients/patient/?q=gurung"),
+        ("admin patients, one district", f"/admin/patients/patient/?district__id__exact={district}"),
+        ("admin deliveries", "/admin/patients/delivery/"),
+        ("admin deliveries, caesareans", "/admin/patients/delivery/?type_of_delivery__exact=c_section"),
+        ("admin follow-ups", "/admin/patients/followup/"),
+        ("admin follow-ups, this year", "/admin/patients/followup/?visit_date__gte=2026-01-01"),
+    ]
+    print(
+        f"{connection.vendor}: {Patient.objects.count():,} patients, {Delivery.objects.count():,} deliveries, "
+        f"{FollowUp.objects.count():,} follow-ups; median of {args.repeat}"
+    )
+    print(f"{'page':<36} {'ms':>8} {'queries':>8}")
+    for name, url in pages:
+        timings = []
+        for _ in range(args.repeat):
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                response = client.get(url)
+                timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, (url, response.status_code)
+        print(f"{name:<36} {statistics.median(timings):>8.1f} {len(queries):>8}")
+
+
+if __name__ == "__main__":
+    main()
