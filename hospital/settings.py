@@ -147,6 +147,16 @@ WHITENOISE_USE_FINDERS = True
 
 ANAEMIA_HB_CUTOFF_G_DL = float(os.environ.get("ANAEMIA_HB_CUTOFF_G_DL", "11.0"))
 
+# --- Workbook import ------------------------------------------------------------------------
+# How a text date such as 12/03/2023 is read: "DMY" (12 March, as in Nepal and Europe) or "MDY".
+
+IMPORT_DATE_ORDER = os.environ.get("IMPORT_DATE_ORDER", "DMY").upper()
+if IMPORT_DATE_ORDER not in ("DMY", "MDY"):
+    raise ImproperlyConfigured("IMPORT_DATE_ORDER must be DMY or MDY.")
+
+# Uploaded workbooks wait here between preview and confirm (readable by the app's user only).
+IMPORT_UPLOAD_DIR = Path(os.environ.get("IMPORT_UPLOAD_DIR", BASE_DIR / "var" / "imports"))
+
 # --- Logging --------------------------------------------------------------------------------
 
 LOGGING = {

@@ -194,3 +194,20 @@ def delivery_type_code(text):
     if text is None:
         return None
     return _DELIVERY_TYPE_LOOKUP.get(_letters(str(text)))
+
+
+DELIVERY_TERM_SYNONYMS = {
+    "term": ("term", "full term", "fullterm", "at term"),
+    "preterm": ("preterm", "pre-term", "premature"),
+    "post_term": ("post_term", "post-term", "post term", "postterm", "postdate", "post-dated", "overdue"),
+}
+_DELIVERY_TERM_LOOKUP = {
+    _letters(spelling): code for code, spellings in DELIVERY_TERM_SYNONYMS.items() for spelling in spellings
+}
+
+
+def delivery_term_code(text):
+    """The term code for a typed spelling ("Post-term" -> "post_term"), or None if unknown."""
+    if text is None:
+        return None
+    return _DELIVERY_TERM_LOOKUP.get(_letters(str(text)))

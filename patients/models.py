@@ -8,6 +8,7 @@ same rules friendlier messages on the way in.
 
 import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -60,6 +61,45 @@ def validate_not_in_future(value):
 def validate_not_before_earliest(value):
     if value is not None and value < datetime.date.fromisoformat(clinical.EARLIEST_DATE_ISO):
         raise ValidationError(f"{value:%d %b %Y} is before {clinical.EARLIEST_DATE_ISO}.", code="date_too_early")
+
+
+class ImportSource(models.TextChoices):
+    ADMIN = "admin", "Admin upload"
+    COMMAND = "command", "manage.py import_workbook"
+
+
+class ImportBatch(models.Model):
+    """One workbook import: who, when, which file, what it did. Rows it wrote point to it."""
+
+    Source = ImportSource
+
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    imported_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=10, choices=ImportSource.choices)
+    file_name = models.CharField(max_length=255)
+    file_sha256 = models.CharField("file SHA-256", max_length=64)
+    skipped_invalid = models.BooleanField(
+        default=False, help_text="Whether invalid rows were skipped and the valid ones imported."
+    )
+    counts = models.JSONField(default=dict, help_text="Per sheet: rows new, updated, unchanged and invalid (skipped).")
+
+    class Meta:
+        ordering = ["-imported_at"]
+        verbose_name = "import"
+        constraints = [choices_constraint("importbatch", "source", ImportSource)]
+
+    def __str__(self):
+        return f"Import #{self.pk} of {self.file_name}"
+
+
+def import_batch_field():
+    """The import that last wrote a row (empty for rows entered by hand)."""
+    return models.ForeignKey(
+        ImportBatch, on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+",
+        help_text="The import that last wrote this row.",
+    )  # fmt: skip
 
 
 def normalise_district_name(name):
@@ -186,12 +226,14 @@ class Patient(models.Model):
     occupation = models.CharField(max_length=100, blank=True)
     diet = models.CharField(max_length=100, blank=True, help_text="e.g. vegetarian, mixed.")
     condition = models.TextField(blank=True, help_text="Known conditions, free text (e.g. anaemia, pre-eclampsia).")
+    import_batch = import_batch_field()
 
     objects = PatientManager()
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["patient_id"]
+        permissions = [("export_patient", "Can export patients with their deliveries and follow-ups")]
         constraints = [
             range_constraint("patient", "height_cm", clinical.HEIGHT_CM),
             range_constraint("patient", "weight_kg", clinical.WEIGHT_KG),
@@ -300,6 +342,7 @@ class Delivery(models.Model):
     )
     term_of_delivery = models.CharField(max_length=10, choices=DeliveryTerm.choices, blank=True)
     type_of_delivery = models.CharField(max_length=10, choices=DeliveryType.choices)
+    import_batch = import_batch_field()
 
     objects = DeliveryManager()
     history = HistoricalRecords()
@@ -336,8 +379,8 @@ class Delivery(models.Model):
     natural_key.dependencies = ["patients.patient"]
 
     def clean(self):
-        """Age at delivery must not precede age at first pregnancy (one query for the patient)."""
-        if self.age_at_delivery is None or not self.patient_id:
+        """Age at delivery must not precede age at first pregnancy (a query, unless the patient is loaded)."""
+        if self.age_at_delivery is None or (self.patient_id is None and not Delivery.patient.is_cached(self)):
             return
         first_pregnancy = self.patient.age_at_first_pregnancy
         if first_pregnancy is not None and self.age_at_delivery < first_pregnancy:
@@ -382,6 +425,7 @@ class FollowUp(models.Model):
         help_text=f"In g/dL, plausible range {clinical.HAEMOGLOBIN_G_DL}.",
     )
     diagnosis = models.TextField(blank=True, help_text="Free text, e.g. 'mild anaemia, started iron'.")
+    import_batch = import_batch_field()
 
     objects = FollowUpManager()
     history = HistoricalRecords()

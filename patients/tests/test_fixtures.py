@@ -39,7 +39,7 @@ def test_demo_workbook_has_the_three_sheets_in_the_import_format():
 
 
 @pytest.mark.django_db
-def test_export_writes_names_not_keys_and_defuses_formulas(tmp_path):
+def test_export_writes_names_not_keys_and_formula_like_text_as_text(tmp_path):
     patient = make_patient(patient_id="X1", condition='=HYPERLINK("http://evil")')
     make_delivery(patient, type_of_delivery="c_section")
     make_followup(patient, diagnosis="Low Hb")
@@ -51,7 +51,9 @@ def test_export_writes_names_not_keys_and_defuses_formulas(tmp_path):
     assert [row[0] for row in sheets["patients"][1:]] == ["X1"]
     row = dict(zip(PATIENT_COLUMNS, sheets["patients"][1], strict=True))
     assert row["district"] == "Kaski"
-    assert row["condition"] == '\'=HYPERLINK("http://evil")'
+    # Kept as text, not turned into a formula that a spreadsheet would run.
+    assert row["condition"] == '=HYPERLINK("http://evil")'
+    assert load_workbook(path)["patients"]["N2"].data_type == "s"
     delivery = dict(zip(DELIVERY_COLUMNS, sheets["deliveries"][1], strict=True))
     assert (delivery["patient_id"], delivery["type_of_delivery"]) == ("X1", "c_section")
     assert sheets["followups"][1][0] == "X1" and sheets["followups"][1][-1] == "Low Hb"

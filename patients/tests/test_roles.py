@@ -42,3 +42,15 @@ def test_demo_users_get_new_generated_passwords_each_run(capsys):
     username, password = second.splitlines()[1].split("username: ")[1].split()[0], second.splitlines()[1].split()[-1]
     user = authenticate(username=username, password=password)
     assert user is not None and user.groups.get().name == roles.CLINICIAN and not user.is_staff
+
+
+@pytest.mark.django_db
+def test_every_role_permission_exists_after_migrating():
+    from django.contrib.auth.models import Permission
+
+    existing = {
+        f"{app}.{codename}" for app, codename in Permission.objects.values_list("content_type__app_label", "codename")
+    }
+    for role, names in roles.ROLE_PERMISSIONS.items():
+        assert set(names) <= existing, (role, set(names) - existing)
+        assert Group.objects.get(name=role).permissions.count() == len(set(names))

@@ -1,0 +1,628 @@
+"""
+Workbook import: read a workbook, check every row, show what would change, then write it whole.
+
+One code path for the admin's upload and `manage.py import_workbook`:
+
+    plan = plan_import(path_or_file, file_name="register.xlsx")   # reads, checks, compares
+    plan.counts(), plan.errors                                     # what a preview shows
+    batch = apply_import(plan, user=..., source=..., skip_invalid=False)  # writes, in one transaction
+
+Rows are matched on natural keys: patients by patient_id, deliveries by (patient_id,
+date_of_delivery), follow-ups by (patient_id, visit_number), so importing a workbook twice
+changes nothing the second time. Every row is checked with the models' own field validators and
+`clean()` (the rules of the database constraints, with friendly messages); the database's
+constraints remain the last guard. Validation runs in Python without a query per row, and rows
+are written with bulk_create, which keeps 100,000 rows to seconds.
+"""
+
+import datetime
+import decimal
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from openpyxl import Workbook
+from python_calamine import CalamineError, CalamineWorkbook
+
+from patients import clinical
+from patients.models import Delivery, District, FollowUp, ImportBatch, Patient, normalise_district_name
+from patients.workbook import (
+    IGNORED_COLUMNS,
+    REQUIRED_COLUMNS,
+    column_lookup,
+    header_key,
+    sheet_kind,
+    text_cells,
+)
+
+SHEET_ORDER = ["patients", "deliveries", "followups"]
+SHEET_MODELS = {"patients": Patient, "deliveries": Delivery, "followups": FollowUp}
+# The second part of each record's natural key (the first is always patient_id).
+RECORD_KEY = {"deliveries": "date_of_delivery", "followups": "visit_number"}
+# SQLite allows 32,766 parameters per statement; keep IN lists well below.
+LOOKUP_CHUNK = 5000
+BLANKS = {"", "-", "--", "na", "n/a", "nil", "none", "null", "not done", "nd"}
+ACCEPTED_DELIVERY_TYPES = "normal (NVD, SVD), assisted (vacuum, forceps), c_section (LSCS, C/S, CS, Caesarean)"
+
+
+class ImportFileError(Exception):
+    """The file cannot be imported at all (not a workbook, no known sheet, a missing column)."""
+
+
+class ImportRefused(Exception):
+    """apply_import was asked to write a plan with invalid rows, without skip_invalid."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    sheet: str  # the sheet's title as typed in the workbook
+    row: int  # the row number as Excel shows it
+    column: str  # the header as typed, or the field name
+    value: object
+    reason: str
+    field: str = ""  # the model field, where the error is about one
+
+
+@dataclass
+class RowPlan:
+    row: int
+    key: tuple
+    instance: models.Model
+    changes: dict = field(default_factory=dict)  # field -> (old, new), for updated rows
+
+
+@dataclass
+class SheetPlan:
+    kind: str
+    title: str
+    columns: dict  # field -> header as typed
+    ignored_columns: list
+    new: list = field(default_factory=list)
+    updated: list = field(default_factory=list)
+    unchanged: list = field(default_factory=list)
+    invalid_rows: dict = field(default_factory=dict)  # row -> raw values (for the errors workbook)
+    errors: list = field(default_factory=list)
+
+    def counts(self):
+        return {
+            "new": len(self.new),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "invalid": len(self.invalid_rows),
+        }
+
+
+@dataclass
+class ImportPlan:
+    file_name: str
+    file_sha256: str
+    sheets: dict = field(default_factory=dict)  # kind -> SheetPlan
+    ignored_sheets: list = field(default_factory=list)
+    new_districts: list = field(default_factory=list)
+
+    @property
+    def errors(self):
+        return [error for sheet in self.sheets.values() for error in sheet.errors]
+
+    @property
+    def invalid_count(self):
+        return sum(len(sheet.invalid_rows) for sheet in self.sheets.values())
+
+    @property
+    def changes_count(self):
+        return sum(len(sheet.new) + len(sheet.updated) for sheet in self.sheets.values())
+
+    def counts(self):
+        return {kind: sheet.counts() for kind, sheet in self.sheets.items()}
+
+
+# --- Reading cells ------------------------------------------------------------------------------
+
+
+def _is_blank(value):
+    return value is None or (isinstance(value, str) and value.strip().lower() in BLANKS)
+
+
+def parse_text(value):
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a patient_id typed as a number: 1001.0 -> "1001"
+    if isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
+        raise ValueError("a date or time, where text was expected")
+    # Control characters (pasted from other systems) are never meant.
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", str(value)).strip()
+
+
+def parse_number(value):
+    if _is_blank(value):
+        return None
+    if isinstance(value, (bool, datetime.date, datetime.time, datetime.timedelta)):
+        raise ValueError("not a number")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        text = str(value).strip().replace(" ", "")
+        if "," in text and "." not in text:
+            text = text.replace(",", ".")  # a decimal comma
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError("not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError("not a number")
+    return number
+
+
+def parse_integer(value):
+    number = parse_number(value)
+    if number is None:
+        return None
+    if not number.is_integer():
+        raise ValueError("not a whole number")
+    return int(number)
+
+
+def parse_decimal(value):
+    number = parse_number(value)
+    return None if number is None else decimal.Decimal(str(round(number, 2)))
+
+
+_TEXT_DATE_FORMATS = {
+    "DMY": ["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"],
+    "MDY": ["%m/%d/%Y", "%m-%d-%Y", "%m.%d.%Y"],
+}
+_NAMED_MONTH_FORMATS = ["%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%b %d %Y", "%B %d %Y", "%b %d, %Y", "%B %d, %Y"]
+
+
+def parse_date(value):
+    """A real Excel date, an ISO date, or a text date in the configured order (12/03/2023 is 12 March)."""
+    if _is_blank(value):
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, (int, float)):
+        raise ValueError("a number, not a date: format the cell as a date or type it as 2023-03-12")
+    text = str(value).strip()
+    iso = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00)?)?", text)
+    if iso:
+        try:
+            return datetime.date(*map(int, iso.groups()))
+        except ValueError:
+            raise ValueError("not a real date") from None
+    order = settings.IMPORT_DATE_ORDER
+    for date_format in _TEXT_DATE_FORMATS[order] + _NAMED_MONTH_FORMATS:
+        try:
+            return datetime.datetime.strptime(text, date_format).date()
+        except ValueError:
+            continue
+    if re.fullmatch(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{1,4}", text):
+        if re.fullmatch(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{1,2}", text):
+            raise ValueError("write the year in full (e.g. 12/03/2023)")
+        raise ValueError(f"not a real date (read as {'day/month/year' if order == 'DMY' else 'month/day/year'})")
+    raise ValueError("not a date (use 2023-03-12 or 12/03/2023)")
+
+
+def parse_delivery_type(value):
+    if _is_blank(value):
+        return ""
+    code = clinical.delivery_type_code(parse_text(value))
+    if code is None:
+        raise ValueError(f"unknown delivery type; accepted: {ACCEPTED_DELIVERY_TYPES}")
+    return code
+
+
+def parse_term(value):
+    if _is_blank(value):
+        return ""
+    code = clinical.delivery_term_code(parse_text(value))
+    if code is None:
+        raise ValueError("unknown term; accepted: term, preterm, post-term")
+    return code
+
+
+def _parser(model, name):
+    if name in ("district", "patient_id"):
+        return parse_text
+    if name == "type_of_delivery":
+        return parse_delivery_type
+    if name == "term_of_delivery":
+        return parse_term
+    model_field = model._meta.get_field(name)
+    if isinstance(model_field, models.DateField):
+        return parse_date
+    if isinstance(model_field, models.DecimalField):
+        return parse_decimal
+    if isinstance(model_field, models.IntegerField):
+        return parse_integer
+    if isinstance(model_field, models.FloatField):
+        return parse_number
+    return parse_text
+
+
+# --- Reading the workbook -------------------------------------------------------------------------
+
+
+def _open_workbook(source):
+    try:
+        if hasattr(source, "read"):
+            source.seek(0)
+            return CalamineWorkbook.from_filelike(source)
+        return CalamineWorkbook.from_path(str(source))
+    except (CalamineError, OSError, ValueError) as error:
+        raise ImportFileError(
+            "This file is not a workbook that can be read (xlsx, xls or ods expected). "
+            f"A CSV or PDF renamed to .xlsx will not do. ({error})"
+        ) from None
+
+
+def _checksum(source):
+    digest = hashlib.sha256()
+    if hasattr(source, "read"):
+        source.seek(0)
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            digest.update(chunk)
+        source.seek(0)
+    else:
+        with open(source, "rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _match_columns(kind, title, header):
+    """Map the typed headers to fields; raise ImportFileError naming what is missing or doubled."""
+    lookup = column_lookup(kind)
+    columns, positions, ignored = {}, {}, []
+    for position, typed in enumerate(header):
+        typed_text = str(typed).strip()
+        if not typed_text:
+            continue
+        key = header_key(typed_text)
+        name = lookup.get(key)
+        if name is None:
+            if key not in IGNORED_COLUMNS.get(kind, ()):
+                ignored.append(typed_text)
+            continue
+        if name in columns:
+            raise ImportFileError(
+                f"Sheet '{title}': columns '{columns[name]}' and '{typed_text}' both mean {name}; keep one."
+            )
+        columns[name], positions[name] = typed_text, position
+    missing = [name for name in REQUIRED_COLUMNS[kind] if name not in columns]
+    if missing:
+        raise ImportFileError(
+            f"Sheet '{title}' has no column {', '.join(missing)} (its header row is: "
+            f"{', '.join(str(h) for h in header if str(h).strip()) or 'empty'})."
+        )
+    return columns, positions, ignored
+
+
+def _read_sheet(workbook, title, kind):
+    """The sheet's columns, its non-blank rows as (row number, {field: raw value}), and a row count."""
+    sheet = workbook.get_sheet_by_name(title)
+    rows = sheet.iter_rows()
+    header, header_row = None, 0
+    for number, cells in enumerate(rows, start=1):
+        if any(str(cell).strip() for cell in cells):
+            header, header_row = cells, number
+            break
+    if header is None:
+        raise ImportFileError(f"Sheet '{title}' is empty.")
+    columns, positions, ignored = _match_columns(kind, title, header)
+
+    def records():
+        for number, cells in enumerate(rows, start=header_row + 1):
+            raw = {name: (cells[i] if i < len(cells) else "") for name, i in positions.items()}
+            if all(value == "" or value is None for value in raw.values()):
+                continue
+            yield number, raw
+
+    return columns, ignored, records(), max(sheet.total_height - header_row + 1, 0)
+
+
+# --- Planning ---------------------------------------------------------------------------------------
+
+
+def _no_progress(kind, records, total):
+    return records
+
+
+def plan_import(source, file_name=None, progress=_no_progress):
+    """Read and check a workbook against the database, writing nothing.
+
+    `source` is a path or a binary file. Raises ImportFileError when the file as a whole cannot be
+    imported; row problems are collected in the plan's sheets. `progress(kind, rows, total)` may
+    wrap each sheet's rows (the command shows a progress bar).
+    """
+    file_name = file_name or getattr(source, "name", None) or str(source)
+    workbook = _open_workbook(source)
+    plan = ImportPlan(file_name=str(file_name), file_sha256=_checksum(source))
+    found = {}
+    for title in workbook.sheet_names:
+        kind = sheet_kind(title)
+        if kind is None or kind in found:
+            plan.ignored_sheets.append(title)
+        else:
+            found[kind] = title
+    if not found:
+        names = ", ".join(f"'{t}'" for t in workbook.sheet_names) or "none"
+        raise ImportFileError(f"No sheet named patients, deliveries or followups (the sheets are: {names}).")
+
+    sheets = {kind: (found[kind], *_read_sheet(workbook, found[kind], kind)) for kind in SHEET_ORDER if kind in found}
+    planner = _Planner(plan)
+    for kind, (title, columns, ignored, records, total) in sheets.items():
+        records = progress(kind, records, total)
+        sheet = SheetPlan(kind=kind, title=title, columns=columns, ignored_columns=ignored)
+        plan.sheets[kind] = sheet
+        if kind == "patients":
+            planner.plan_patients(sheet, records)
+        else:
+            planner.plan_records(sheet, records)
+    return plan
+
+
+class _Planner:
+    """Checks rows and compares them with the database, remembering what later sheets need."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.districts = {d.name.lower(): d for d in District.objects.all()}
+        self.workbook_patients = {}  # patient_id -> Patient (new or updated by this import)
+        self.invalid_patients = {}  # patient_id -> row number
+
+    def _parse(self, sheet, model, number, raw):
+        values, errors = {}, []
+        for name, value in raw.items():
+            try:
+                values[name] = _parser(model, name)(value)
+            except ValueError as problem:
+                errors.append(RowError(sheet.title, number, sheet.columns[name], value, str(problem), name))
+        return values, errors
+
+    def _validate(self, sheet, instance, number, raw, exclude, unreadable):
+        """The model's field validators and clean(): the rules of its constraints, without queries.
+
+        Foreign keys (`exclude`) are checked by the planner; values that could not be read
+        (`unreadable`) are already reported, and clean()'s cross-field rules wait until they are.
+        """
+        errors = []
+        try:
+            instance.clean_fields(exclude=[*exclude, *unreadable])
+            if not unreadable:
+                instance.clean()
+        except ValidationError as invalid:
+            for name, messages in invalid.message_dict.items():
+                column = sheet.columns.get(name, name)
+                for message in messages:
+                    errors.append(RowError(sheet.title, number, column, raw.get(name, ""), message))
+        return errors
+
+    def _reject(self, sheet, number, raw, errors):
+        sheet.invalid_rows[number] = raw
+        sheet.errors.extend(errors)
+
+    @staticmethod
+    def _classify(sheet, existing, instance, number, key, present):
+        if existing is None:
+            sheet.new.append(RowPlan(number, key, instance))
+            return
+        changes = {
+            name: (_comparable(existing, name), _comparable(instance, name))
+            for name in present
+            if _comparable(existing, name) != _comparable(instance, name)
+        }
+        if changes:
+            sheet.updated.append(RowPlan(number, key, instance, changes))
+        else:
+            sheet.unchanged.append(RowPlan(number, key, instance))
+
+    def plan_patients(self, sheet, records):
+        records = list(records)
+        ids = {_key_text(raw.get("patient_id")) for _, raw in records}
+        existing = _in_chunks(Patient.objects.select_related("district"), "patient_id", ids)
+        existing = {p.patient_id: p for p in existing}
+        fields = [name for name in sheet.columns if name != "district"]
+        seen = {}
+        for number, raw in records:
+            values, errors = self._parse(sheet, Patient, number, raw)
+            patient_id = values.get("patient_id", "")
+            if patient_id in seen:
+                reason = f"duplicate: patient_id {patient_id} is also on row {seen[patient_id]}"
+                errors.append(RowError(sheet.title, number, sheet.columns["patient_id"], patient_id, reason))
+            seen.setdefault(patient_id, number)
+            old = existing.get(patient_id)
+            instance = Patient(**_field_values(old, Patient)) if old else Patient()
+            for name in fields:
+                if name in values:
+                    setattr(instance, name, values[name])
+            district_name = normalise_district_name(values.get("district", ""))
+            if not district_name and "district" in values:
+                errors.append(RowError(sheet.title, number, sheet.columns["district"], raw["district"],
+                                       "a district is required"))  # fmt: skip
+            elif district_name:
+                instance.district = self._district(district_name)
+            exclude = ["id", "district", "import_batch"]
+            errors += self._validate(sheet, instance, number, raw, exclude, unparsed(errors))
+            if errors:
+                self.invalid_patients[patient_id] = number
+                self._reject(sheet, number, raw, errors)
+                continue
+            self._classify(sheet, old, instance, number, (patient_id,), list(sheet.columns))
+            self.workbook_patients[patient_id] = instance
+
+    def _district(self, name):
+        district = self.districts.get(name.lower())
+        if district is None:
+            district = District(name=name)
+            self.districts[name.lower()] = district
+            self.plan.new_districts.append(name)
+        return district
+
+    def plan_records(self, sheet, records):
+        """Deliveries or follow-ups: each row names its patient, in this workbook or the database."""
+        model, key_field = SHEET_MODELS[sheet.kind], RECORD_KEY[sheet.kind]
+        records = list(records)
+        wanted = {_key_text(raw.get("patient_id")) for _, raw in records} - set(self.workbook_patients)
+        patients = {p.patient_id: p for p in _in_chunks(Patient.objects.all(), "patient_id", wanted)}
+        patients.update(self.workbook_patients)
+        known_pks = [p.pk for p in patients.values() if p.pk is not None]
+        existing = {
+            (record.patient_id, getattr(record, key_field)): record
+            for record in _in_chunks(model.objects.all(), "patient_id", known_pks)
+        }
+        fields = [name for name in sheet.columns if name != "patient_id"]
+        seen = {}
+        for number, raw in records:
+            values, errors = self._parse(sheet, model, number, raw)
+            patient_id = values.get("patient_id", "")
+            patient = patients.get(patient_id)
+            if patient is None:
+                if patient_id in self.invalid_patients:
+                    reason = (
+                        f"patient {patient_id} is not imported: her row {self.invalid_patients[patient_id]} has errors"
+                    )
+                elif patient_id:
+                    reason = f"unknown patient {patient_id}: not in the patients sheet nor in the database"
+                else:
+                    reason = "a patient_id is required"
+                errors.append(RowError(sheet.title, number, sheet.columns["patient_id"], raw.get("patient_id"), reason))
+                self._reject(sheet, number, raw, errors)
+                continue
+            key = (patient_id, values.get(key_field))
+            if key in seen and key[1] is not None:
+                reason = f"duplicate: {patient_id} has the same {key_field} on row {seen[key]}"
+                errors.append(RowError(sheet.title, number, sheet.columns[key_field], raw.get(key_field), reason))
+            seen.setdefault(key, number)
+            old = existing.get((patient.pk, values.get(key_field))) if patient.pk else None
+            instance = model(**_field_values(old, model)) if old else model()
+            instance.patient = patient
+            for name in fields:
+                if name in values:
+                    setattr(instance, name, values[name])
+            exclude = ["id", "patient", "import_batch"]
+            errors += self._validate(sheet, instance, number, raw, exclude, unparsed(errors))
+            if errors:
+                self._reject(sheet, number, raw, errors)
+                continue
+            self._classify(sheet, old, instance, number, key, fields)
+
+
+def unparsed(errors):
+    """The fields of a row whose cells could not be read (their errors are already reported)."""
+    return [error.field for error in errors if error.field]
+
+
+def _comparable(instance, name):
+    """A field's value as the import compares it: a district by its name, whatever its case."""
+    value = getattr(instance, name)
+    return value.name.lower() if isinstance(value, District) else value
+
+
+def _key_text(value):
+    try:
+        return parse_text(value)
+    except ValueError:
+        return None
+
+
+def _field_values(instance, model):
+    """A copy's constructor arguments: every concrete field's stored value (foreign keys as ids)."""
+    return {f.attname: getattr(instance, f.attname) for f in model._meta.concrete_fields}
+
+
+def _in_chunks(queryset, lookup, values):
+    values = list(values)
+    for start in range(0, len(values), LOOKUP_CHUNK):
+        yield from queryset.filter(**{f"{lookup}__in": values[start : start + LOOKUP_CHUNK]})
+
+
+# --- Writing ------------------------------------------------------------------------------------------
+
+
+def apply_import(plan, *, user=None, source=ImportBatch.Source.COMMAND, skip_invalid=False):
+    """Write a plan in one transaction and record it as one ImportBatch.
+
+    With invalid rows and skip_invalid False, raises ImportRefused and writes nothing. A plan that
+    changes nothing is not recorded (returns None). Rows it updates keep their previous values in
+    their history ("before import #N").
+    """
+    if plan.invalid_count and not skip_invalid:
+        raise ImportRefused(
+            f"{plan.invalid_count} rows are invalid; nothing was imported. Fix them, or choose to skip them."
+        )
+    if not plan.changes_count:
+        return None
+    with transaction.atomic():
+        batch = ImportBatch.objects.create(
+            imported_by=user if user and user.is_authenticated else None,
+            source=source,
+            file_name=plan.file_name[:255],
+            file_sha256=plan.file_sha256,
+            skipped_invalid=bool(skip_invalid and plan.invalid_count),
+            counts=plan.counts(),
+        )
+        created = {name.lower(): District.objects.get_or_create_by_name(name) for name in plan.new_districts}
+        if "patients" in plan.sheets:
+            for row in plan.sheets["patients"].new + plan.sheets["patients"].updated:
+                if row.instance.district.pk is None:
+                    row.instance.district = created[row.instance.district.name.lower()]
+        for kind in SHEET_ORDER:
+            if kind in plan.sheets:
+                _write_sheet(plan.sheets[kind], batch, user)
+    return batch
+
+
+def _write_sheet(sheet, batch, user):
+    model = SHEET_MODELS[sheet.kind]
+    new = [row.instance for row in sheet.new]
+    for instance in new:
+        instance.import_batch = batch
+        if sheet.kind != "patients":
+            instance.patient = instance.patient  # takes the primary key of a patient created just now
+    model.objects.bulk_create(new, batch_size=1000)
+
+    updated = [row.instance for row in sheet.updated]
+    if updated:
+        reason = f"import #{batch.pk} ({batch.file_name})"
+        previous = model.objects.filter(pk__in=[instance.pk for instance in updated])
+        model.history.bulk_history_create(
+            list(previous), update=True, default_user=user, default_change_reason=f"Values before {reason}"
+        )
+        for instance in updated:
+            instance.import_batch = batch
+        fields = sorted({name for row in sheet.updated for name in row.changes} | {"import_batch"})
+        model.objects.bulk_update(updated, fields, batch_size=500)
+        model.history.bulk_history_create(updated, update=True, default_user=user, default_change_reason=reason)
+
+
+def write_error_workbook(plan, target):
+    """The invalid rows of each sheet, with their original headers and a reason column, as xlsx.
+
+    Fixed in a spreadsheet, the file can be imported again as it is.
+    """
+    workbook = Workbook(write_only=True)
+    for sheet in plan.sheets.values():
+        if not sheet.invalid_rows:
+            continue
+        reasons = {}
+        for error in sheet.errors:
+            reasons.setdefault(error.row, []).append(f"{error.column}: {error.reason}")
+        out = workbook.create_sheet(sheet.title)
+        columns = list(sheet.columns)
+        out.append(["source row"] + [sheet.columns[name] for name in columns] + ["reason"])
+        for number, raw in sorted(sheet.invalid_rows.items()):
+            values = [_cell(raw.get(name, "")) for name in columns]
+            out.append(text_cells(out, [number, *values, "; ".join(reasons.get(number, []))]))
+    if not workbook.worksheets:
+        workbook.create_sheet("no errors")
+    workbook.save(target)
+
+
+def _cell(value):
+    return value if isinstance(value, (int, float, datetime.date, datetime.datetime)) else str(value)

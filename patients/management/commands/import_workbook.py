@@ -1,0 +1,85 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from patients.importing import ImportFileError, apply_import, plan_import, write_error_workbook
+from patients.models import ImportBatch
+
+MAX_ERRORS_SHOWN = 200
+
+
+class Command(BaseCommand):
+    help = (
+        "Import a workbook (xlsx, xls or ods) with sheets patients, deliveries and/or followups. "
+        "Nothing is written if any row is invalid, unless --skip-invalid. Exit status 1 when anything was refused."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="The workbook to import.")
+        parser.add_argument("--dry-run", action="store_true", help="Check and show what would change; write nothing.")
+        parser.add_argument("--skip-invalid", action="store_true", help="Import the valid rows, skip the invalid.")
+        parser.add_argument("--errors-out", metavar="XLSX", help="Write the invalid rows with a reason column here.")
+
+    def handle(self, *args, path, dry_run, skip_invalid, errors_out, verbosity, **options):
+        def progress(kind, rows, total):
+            return tqdm(rows, total=total, desc=f"Checking {kind}", unit=" rows", disable=verbosity < 1,
+                        file=self.stderr, leave=False)  # fmt: skip
+
+        if not Path(path).is_file():
+            raise CommandError(f"No such file: {path}")
+        try:
+            plan = plan_import(path, progress=progress)
+        except ImportFileError as error:
+            raise CommandError(str(error)) from None
+
+        self.show_summary(plan)
+        if plan.errors:
+            self.show_errors(plan.errors)
+            if errors_out:
+                write_error_workbook(plan, errors_out)
+                self.stdout.write(f"The invalid rows, with a reason column, are in {errors_out}.")
+
+        if dry_run:
+            self.stdout.write("Dry run: nothing was written.")
+        elif plan.invalid_count and not skip_invalid:
+            self.stdout.write(self.style.ERROR(
+                f"Nothing was imported: {plan.invalid_count} rows are invalid. "
+                "Fix them, or use --skip-invalid to import the valid rows."
+            ))  # fmt: skip
+        else:
+            batch = apply_import(plan, source=ImportBatch.Source.COMMAND, skip_invalid=skip_invalid)
+            skipped = f", skipping {plan.invalid_count} invalid rows" if plan.invalid_count else ""
+            if batch is None:
+                self.stdout.write(f"Nothing to import: no row is new or changed{skipped}.")
+            else:
+                self.stdout.write(self.style.SUCCESS(f"Imported as import #{batch.pk}{skipped}."))
+        if plan.invalid_count:
+            raise SystemExit(1)
+
+    def show_summary(self, plan):
+        self.stdout.write(f"{plan.file_name} (SHA-256 {plan.file_sha256[:12]}…)")
+        for sheet in plan.sheets.values():
+            c = sheet.counts()
+            self.stdout.write(
+                f"  {sheet.kind:<10} {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged, "
+                f"{c['invalid']} invalid  (sheet '{sheet.title}')"
+            )
+            if sheet.ignored_columns:
+                self.stdout.write(f"             ignored columns: {', '.join(sheet.ignored_columns)}")
+        if plan.ignored_sheets:
+            self.stdout.write(f"  ignored sheets: {', '.join(plan.ignored_sheets)}")
+        if plan.new_districts:
+            self.stdout.write(f"  new districts: {', '.join(plan.new_districts)}")
+
+    def show_errors(self, errors):
+        self.stdout.write("")
+        header = ("sheet", "row", "column", "value", "reason")
+        rows = [(e.sheet, str(e.row), e.column, str(e.value)[:30], e.reason) for e in errors[:MAX_ERRORS_SHOWN]]
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+        for row in [header, *rows]:
+            self.stdout.write(
+                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4]
+            )
+        if len(errors) > MAX_ERRORS_SHOWN:
+            self.stdout.write(f"... and {len(errors) - MAX_ERRORS_SHOWN} more (use --errors-out to get them all).")
