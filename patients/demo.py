@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from patients import clinical
+from patients.bulk import insert_rows
 from patients.models import Delivery, District, FollowUp, Patient
 
 # Every generated date lies on or before this day, so a seed gives the same rows on any day.
@@ -324,27 +325,6 @@ class CohortGenerator:
 def ensure_districts():
     """The demo's districts, created if missing; a dict of name to primary key."""
     return {name: District.objects.get_or_create_by_name(name).pk for name, _, _ in DISTRICTS}
-
-
-def insert_rows(model, fields, rows):
-    """Insert ready rows with multi-row INSERTs: one statement per few hundred rows.
-
-    Used only for generated data, whose values are built inside the plausible ranges; the
-    database's constraints still check each row.
-    """
-    if not rows:
-        return
-    # get_field() knows attnames too: "district_id" is the district foreign key's column.
-    columns = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in fields)
-    # SQLite allows 32,766 parameters per statement; stay well below it.
-    per_statement = max(1, 900 // len(fields))
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row_sql] * len(chunk))
-            cursor.execute(sql, [value for row in chunk for value in row])
 
 
 def write_batch(batch):

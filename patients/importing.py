@@ -28,6 +28,7 @@ from openpyxl import Workbook
 from python_calamine import CalamineError, CalamineWorkbook
 
 from patients import clinical
+from patients.bulk import insert_instances
 from patients.models import Delivery, District, FollowUp, ImportBatch, Patient, normalise_district_name
 from patients.workbook import (
     IGNORED_COLUMNS,
@@ -376,11 +377,11 @@ class _Planner:
         self.workbook_patients = {}  # patient_id -> Patient (new or updated by this import)
         self.invalid_patients = {}  # patient_id -> row number
 
-    def _parse(self, sheet, model, number, raw):
+    def _parse(self, sheet, parsers, number, raw):
         values, errors = {}, []
         for name, value in raw.items():
             try:
-                values[name] = _parser(model, name)(value)
+                values[name] = parsers[name](value)
             except ValueError as problem:
                 errors.append(RowError(sheet.title, number, sheet.columns[name], value, str(problem), name))
         return values, errors
@@ -393,7 +394,7 @@ class _Planner:
         """
         errors = []
         try:
-            instance.clean_fields(exclude=[*exclude, *unreadable])
+            _clean_fields(instance, [name for name in raw if name not in exclude and name not in unreadable])
             if not unreadable:
                 instance.clean()
         except ValidationError as invalid:
@@ -428,9 +429,10 @@ class _Planner:
         existing = _in_chunks(Patient.objects.select_related("district"), "patient_id", ids)
         existing = {p.patient_id: p for p in existing}
         fields = [name for name in sheet.columns if name != "district"]
+        parsers = {name: _parser(Patient, name) for name in sheet.columns}
         seen = {}
         for number, raw in records:
-            values, errors = self._parse(sheet, Patient, number, raw)
+            values, errors = self._parse(sheet, parsers, number, raw)
             patient_id = values.get("patient_id", "")
             if patient_id in seen:
                 reason = f"duplicate: patient_id {patient_id} is also on row {seen[patient_id]}"
@@ -477,9 +479,10 @@ class _Planner:
             for record in _in_chunks(model.objects.all(), "patient_id", known_pks)
         }
         fields = [name for name in sheet.columns if name != "patient_id"]
+        parsers = {name: _parser(model, name) for name in sheet.columns}
         seen = {}
         for number, raw in records:
-            values, errors = self._parse(sheet, model, number, raw)
+            values, errors = self._parse(sheet, parsers, number, raw)
             patient_id = values.get("patient_id", "")
             patient = patients.get(patient_id)
             if patient is None:
@@ -505,12 +508,32 @@ class _Planner:
             for name in fields:
                 if name in values:
                     setattr(instance, name, values[name])
-            exclude = ["id", "patient", "import_batch"]
+            exclude = ["id", "patient_id", "import_batch"]
             errors += self._validate(sheet, instance, number, raw, exclude, unparsed(errors))
             if errors:
                 self._reject(sheet, number, raw, errors)
                 continue
             self._classify(sheet, old, instance, number, key, fields)
+
+
+def _clean_fields(instance, names):
+    """Model.clean_fields() for the fields a sheet has (the others keep their defaults or stored values).
+
+    The same checks field by field (blank, choices, max length, the plausible-range validators),
+    without visiting the fields the sheet cannot have changed: an import runs this for every row.
+    """
+    errors = {}
+    for name in names:
+        model_field = instance._meta.get_field(name)
+        value = getattr(instance, model_field.attname)
+        if model_field.blank and value in model_field.empty_values:
+            continue
+        try:
+            model_field.clean(value, instance)
+        except ValidationError as invalid:
+            errors[name] = invalid.error_list
+    if errors:
+        raise ValidationError(errors)
 
 
 def unparsed(errors):
@@ -520,8 +543,9 @@ def unparsed(errors):
 
 def _comparable(instance, name):
     """A field's value as the import compares it: a district by its name, whatever its case."""
-    value = getattr(instance, name)
-    return value.name.lower() if isinstance(value, District) else value
+    if name == "district":
+        return instance.district.name.lower()
+    return getattr(instance, name)
 
 
 def _key_text(value):
@@ -584,8 +608,13 @@ def _write_sheet(sheet, batch, user):
     for instance in new:
         instance.import_batch = batch
         if sheet.kind != "patients":
-            instance.patient = instance.patient  # takes the primary key of a patient created just now
-    model.objects.bulk_create(new, batch_size=1000)
+            instance.patient_id = instance.patient.pk  # a patient created by this import has one now
+    insert_instances(model, new)
+    if sheet.kind == "patients":
+        # The deliveries and follow-ups to come need the new patients' primary keys.
+        by_id = {patient.patient_id: patient for patient in new}
+        for patient_id, pk in _in_chunks(Patient.objects.values_list("patient_id", "pk"), "patient_id", by_id):
+            by_id[patient_id].pk = pk
 
     updated = [row.instance for row in sheet.updated]
     if updated:

@@ -22,7 +22,8 @@ from patients import clinical
 
 
 def range_validators(bounds):
-    return [MinValueValidator(bounds.low), MaxValueValidator(bounds.high)]
+    message = f"%(show_value)s is outside the plausible range {bounds}."
+    return [MinValueValidator(bounds.low, message), MaxValueValidator(bounds.high, message)]
 
 
 def range_constraint(model_name, field, bounds):
@@ -54,7 +55,10 @@ def earliest_date_constraint(model_name, field):
 
 def validate_not_in_future(value):
     # A CHECK cannot say this: SQLite refuses non-deterministic functions in constraints.
-    if value is not None and value > timezone.localdate():
+    # The hospital's date is within a day of the server's, so only dates near today need the
+    # (slower) time-zone-aware check: this runs for every row of an import.
+    near_today = datetime.date.today() - datetime.timedelta(days=1)
+    if value is not None and value >= near_today and value > timezone.localdate():
         raise ValidationError(f"{value:%d %b %Y} is in the future.", code="future_date")
 
 
