@@ -156,6 +156,7 @@ if IMPORT_DATE_ORDER not in ("DMY", "MDY"):
 
 # Uploaded workbooks wait here between preview and confirm (readable by the app's user only).
 IMPORT_UPLOAD_DIR = Path(os.environ.get("IMPORT_UPLOAD_DIR", BASE_DIR / "var" / "imports"))
+IMPORT_MAX_UPLOAD_MB = int(os.environ.get("IMPORT_MAX_UPLOAD_MB", "200"))
 
 # --- Logging --------------------------------------------------------------------------------
 

@@ -1,11 +1,15 @@
 """The admin, made for data managers: find, correct and review records on tables of any size."""
 
+from functools import partial
+
 from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count
+from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
-from patients.models import Delivery, District, FollowUp, Patient
+from patients import admin_import
+from patients.models import Delivery, District, FollowUp, ImportBatch, Patient
 
 
 def date_hierarchy_if_fast(field):
@@ -56,6 +60,7 @@ class FollowUpInline(admin.TabularInline):
 
 @admin.register(Patient)
 class PatientAdmin(BigTableAdmin):
+    change_list_template = "admin/patients/patient/change_list.html"
     list_display = ["patient_id", "name", "district", "village", "age_at_first_pregnancy", "weight_kg"]
     list_display_links = ["patient_id", "name"]
     list_filter = ["district"]
@@ -71,6 +76,19 @@ class PatientAdmin(BigTableAdmin):
         ("History", {"fields": ["age_at_menarche", "age_at_marriage", "age_at_first_pregnancy", "condition"]}),
         ("Circumstances", {"fields": ["education_level", "monthly_income", "occupation", "diet"]}),
     ]
+
+    def get_urls(self):
+        def view(function):
+            return self.admin_site.admin_view(partial(function, self))
+
+        return [
+            path("import-workbook/", view(admin_import.import_upload_view), name="patients_patient_import"),
+            path("import-workbook/<str:token>/", view(admin_import.import_preview_view),
+                 name="patients_patient_import_preview"),
+            path("import-workbook/<str:token>/errors.xlsx", view(admin_import.import_errors_view),
+                 name="patients_patient_import_errors"),
+            path("export-workbook/", view(admin_import.export_workbook_view), name="patients_patient_export"),
+        ] + super().get_urls()  # fmt: skip
 
 
 @admin.register(Delivery)
@@ -112,3 +130,26 @@ class FollowUpAdmin(BigTableAdmin):
         if followup.bp_systolic is None:
             return "—"
         return f"{followup.bp_systolic}/{followup.bp_diastolic if followup.bp_diastolic is not None else '?'}"
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(admin.ModelAdmin):
+    """The record of every import: read-only, for data managers and administrators."""
+
+    list_display = ["__str__", "imported_at", "imported_by", "source", "summary", "skipped_invalid"]
+    list_filter = ["source", "skipped_invalid"]
+    list_select_related = ["imported_by"]
+    search_fields = ["file_name", "file_sha256", "imported_by__username"]
+    readonly_fields = ["imported_by", "imported_at", "source", "file_name", "file_sha256", "skipped_invalid", "counts"]
+
+    def has_add_permission(self, request):
+        return False  # imports are made by importing, not by typing
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="rows")
+    def summary(self, batch):
+        return "; ".join(
+            f"{kind}: {c.get('new', 0)} new, {c.get('updated', 0)} updated" for kind, c in batch.counts.items()
+        )

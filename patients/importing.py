@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models.functions import Lower
 from openpyxl import Workbook
 from python_calamine import CalamineError, CalamineWorkbook
 
@@ -96,6 +97,18 @@ class SheetPlan:
         }
 
 
+@dataclass(frozen=True)
+class PossibleDuplicate:
+    """A new patient who may be someone already known under another patient_id: a flag, not an error."""
+
+    row: int
+    patient_id: str
+    name: str
+    other_patient_id: str
+    other_row: int | None  # the other's row in this workbook, or None when she is in the database
+    reason: str
+
+
 @dataclass
 class ImportPlan:
     file_name: str
@@ -103,6 +116,7 @@ class ImportPlan:
     sheets: dict = field(default_factory=dict)  # kind -> SheetPlan
     ignored_sheets: list = field(default_factory=list)
     new_districts: list = field(default_factory=list)
+    possible_duplicates: list = field(default_factory=list)
 
     @property
     def errors(self):
@@ -130,8 +144,6 @@ def _is_blank(value):
 def parse_text(value):
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # a patient_id typed as a number: 1001.0 -> "1001"
     if isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
         raise ValueError("a date or time, where text was expected")
     # Control characters (pasted from other systems) are never meant.
@@ -249,6 +261,10 @@ def _parser(model, name):
 # --- Reading the workbook -------------------------------------------------------------------------
 
 
+def _whole(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _open_workbook(source):
     try:
         if hasattr(source, "read"):
@@ -319,7 +335,8 @@ def _read_sheet(workbook, title, kind):
 
     def records():
         for number, cells in enumerate(rows, start=header_row + 1):
-            raw = {name: (cells[i] if i < len(cells) else "") for name, i in positions.items()}
+            # Spreadsheets store every number as a float: 26.0 is shown, and reported, as 26.
+            raw = {name: _whole(cells[i]) if i < len(cells) else "" for name, i in positions.items()}
             if all(value == "" or value is None for value in raw.values()):
                 continue
             yield number, raw
@@ -457,6 +474,7 @@ class _Planner:
                 continue
             self._classify(sheet, old, instance, number, (patient_id,), list(sheet.columns))
             self.workbook_patients[patient_id] = instance
+        self.plan.possible_duplicates = _possible_duplicates(sheet)
 
     def _district(self, name):
         district = self.districts.get(name.lower())
@@ -514,6 +532,42 @@ class _Planner:
                 self._reject(sheet, number, raw, errors)
                 continue
             self._classify(sheet, old, instance, number, key, fields)
+
+
+def _possible_duplicates(sheet):
+    """New patients with the name of another patient (in the workbook or the database) and either
+    the same village, or the same district and an age at first pregnancy within a year."""
+    new = [row for row in sheet.new if row.instance.name]
+    if not new:
+        return []
+    by_name = {}
+    known = Patient.objects.annotate(lower_name=Lower("name")).select_related("district")
+    for patient in _in_chunks(known, "lower_name", {row.instance.name.lower() for row in new}):
+        by_name.setdefault(patient.name.lower(), []).append((patient, None))
+    for row in sheet.new + sheet.updated + sheet.unchanged:
+        if row.instance.name:
+            by_name.setdefault(row.instance.name.lower(), []).append((row.instance, row.row))
+    flagged = []
+    for row in new:
+        patient = row.instance
+        for other, other_row in by_name.get(patient.name.lower(), []):
+            if other.patient_id == patient.patient_id:
+                continue
+            reason = _duplicate_reason(patient, other)
+            if reason:
+                flagged.append(PossibleDuplicate(row.row, patient.patient_id, patient.name, other.patient_id,
+                                                 other_row, reason))  # fmt: skip
+    return flagged
+
+
+def _duplicate_reason(patient, other):
+    if patient.village and patient.village.lower() == (other.village or "").lower():
+        return "same name and village"
+    ages = (patient.age_at_first_pregnancy, other.age_at_first_pregnancy)
+    same_district = patient.district.name.lower() == other.district.name.lower()
+    if same_district and None not in ages and abs(ages[0] - ages[1]) <= 1:
+        return "same name and district, age at first pregnancy within a year"
+    return None
 
 
 def _clean_fields(instance, names):

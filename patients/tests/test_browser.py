@@ -9,9 +9,10 @@ from django.apps import apps as django_apps
 from django.conf import settings
 
 from patients import roles
-from patients.models import FollowUp
+from patients.models import Delivery, FollowUp, Patient
 from patients.roles import sync_role_groups
 from patients.tests.factories import make_delivery, make_patient, make_user
+from patients.tests.workbooks import delivery_row, followup_row, make_workbook, patient_row, standard_sheets
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -97,3 +98,36 @@ def test_clinician_cannot_reach_the_add_patient_page(page, live_server):
     response = page.goto(f"{live_server.url}/patients/new/")
     assert response.status == 403
     assert page.get_by_role("heading", name="Not allowed").is_visible()
+
+
+def test_data_manager_imports_a_workbook_through_the_admin(page, live_server, console_errors, tmp_path, settings):
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"
+    manager = make_user("manager", roles.DATA_MANAGER, is_staff=True)
+    manager.set_password("a-long-Passphrase-3")
+    manager.save()
+    sheets = standard_sheets(
+        patients=[patient_row("W1"), patient_row("W2", name="Gita Thapa")],
+        deliveries=[delivery_row("W1")],
+        followups=[followup_row("W1", 1), followup_row("W2", 1, haemoglobin_g_dl=104)],
+    )
+    workbook = make_workbook(tmp_path / "ward-register.xlsx", sheets)
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    log_in(page, live_server, "manager", "a-long-Passphrase-3")
+    page.goto(f"{live_server.url}/admin/patients/patient/")
+    page.get_by_role("link", name="Import workbook").click()
+    page.get_by_label("Workbook:").set_input_files(workbook)
+    page.get_by_role("button", name="Upload and preview").click()
+
+    page.get_by_role("heading", name="What the import would do").wait_for()
+    assert page.locator("#import-counts tr[data-sheet=patients] td").nth(1).inner_text() == "2"
+    assert "looks like g/L" in page.locator("#import-errors").inner_text()
+    page.screenshot(path=ARTIFACTS / "import-preview.png", full_page=True)
+
+    page.get_by_label("Import the valid rows and skip the 1 invalid one").check()
+    page.get_by_role("button", name="Confirm import").click()
+    page.get_by_text("Imported ward-register.xlsx as import #").wait_for()
+    assert sorted(Patient.objects.values_list("patient_id", flat=True)) == ["W1", "W2"]
+    assert FollowUp.objects.count() == 1 and Delivery.objects.count() == 1
+    assert list((tmp_path / "uploads").iterdir()) == []
+    assert console_errors == []

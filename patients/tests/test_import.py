@@ -370,3 +370,25 @@ def test_the_demo_workbook_imports_cleanly(settings):
     assert plan.errors == []
     apply_import(plan)
     assert Patient.objects.count() == 200 and District.objects.count() >= 15
+
+
+def test_possible_duplicate_patients_are_flagged_not_refused(tmp_path):
+    make_patient(patient_id="OLD7", name="Sita Gurung", village="Deurali")
+    make_patient(patient_id="OLD8", name="Gita Thapa", village="Elsewhere", age_at_first_pregnancy=21)
+    sheets = standard_sheets(
+        patients=[
+            patient_row("N1", name="sita gurung", village="deurali"),
+            patient_row("N2", name="Gita Thapa", village="Rampur", age_at_first_pregnancy=22),
+            patient_row("N3", name="Gita Thapa", village="Rampur2", district="Jhapa", age_at_first_pregnancy=22),
+            patient_row("N4", name="Tara Rai", village="Pathari"),
+        ],
+        deliveries=[],
+        followups=[],
+    )
+    plan = plan_import(make_workbook(tmp_path / "w.xlsx", sheets))
+    flags = {(d.patient_id, d.other_patient_id, d.other_row, d.reason) for d in plan.possible_duplicates}
+    assert flags == {
+        ("N1", "OLD7", None, "same name and village"),
+        ("N2", "OLD8", None, "same name and district, age at first pregnancy within a year"),
+    }
+    assert plan.errors == []

@@ -1,0 +1,205 @@
+"""
+The admin's workbook import (upload -> preview -> confirm or cancel) and workbook export.
+
+An uploaded file waits between preview and confirm in IMPORT_UPLOAD_DIR, a folder only the app's
+user can read, under a random name that only the uploader's session knows. It is deleted on
+confirm or cancel, and any upload left behind is deleted after a day.
+"""
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from patients.importing import ImportFileError, ImportRefused, apply_import, plan_import, write_error_workbook
+from patients.models import District, ImportBatch, Patient
+from patients.workbook import write_workbook
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+SESSION_KEY = "workbook_uploads"
+ABANDONED_AFTER_SECONDS = 24 * 3600
+PREVIEW_ROWS = 10
+PREVIEW_ERRORS = 500
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class UploadForm(forms.Form):
+    workbook = forms.FileField(
+        help_text="An Excel (.xlsx, .xls) or OpenDocument (.ods) workbook with sheets patients, deliveries "
+        "and/or followups."
+    )
+
+    def clean_workbook(self):
+        upload = self.cleaned_data["workbook"]
+        if not upload.name.lower().endswith(WORKBOOK_SUFFIXES):
+            raise forms.ValidationError(f"{upload.name} is not a workbook: choose an .xlsx, .xls or .ods file.")
+        limit = settings.IMPORT_MAX_UPLOAD_MB
+        if upload.size > limit * 1024 * 1024:
+            raise forms.ValidationError(f"{upload.name} is larger than {limit} MB.")
+        return upload
+
+
+def _require_import_permission(request):
+    if not request.user.has_perm("patients.add_importbatch"):
+        raise PermissionDenied
+
+
+def _upload_dir():
+    folder = Path(settings.IMPORT_UPLOAD_DIR)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return folder
+
+
+def _store(request, upload):
+    """Keep the upload privately until confirm or cancel; return its token."""
+    folder = _upload_dir()
+    for old in folder.iterdir():
+        if old.stat().st_mtime < time.time() - ABANDONED_AFTER_SECONDS:
+            old.unlink(missing_ok=True)
+    token = secrets.token_urlsafe(24)
+    descriptor = os.open(folder / token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as stored:
+        for chunk in upload.chunks():
+            stored.write(chunk)
+    request.session.setdefault(SESSION_KEY, {})[token] = upload.name
+    request.session.modified = True
+    return token
+
+
+def _stored(request, token):
+    """The stored file's path and original name; 404 unless this session uploaded it."""
+    name = request.session.get(SESSION_KEY, {}).get(token)
+    path = Path(settings.IMPORT_UPLOAD_DIR) / token
+    if name is None or not path.is_file():
+        raise Http404("This upload is no longer here: upload the workbook again.")
+    return path, name
+
+
+def _discard(request, token):
+    (Path(settings.IMPORT_UPLOAD_DIR) / token).unlink(missing_ok=True)
+    request.session.get(SESSION_KEY, {}).pop(token, None)
+    request.session.modified = True
+
+
+def import_upload_view(model_admin, request):
+    _require_import_permission(request)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        token = _store(request, form.cleaned_data["workbook"])
+        return redirect("admin:patients_patient_import_preview", token=token)
+    return _render(
+        model_admin, request, "admin/patients/import_upload.html", {"form": form, "title": "Import a workbook"}
+    )
+
+
+def import_preview_view(model_admin, request, token):
+    """GET: what the import would do. POST: confirm (write it) or cancel (forget the file)."""
+    _require_import_permission(request)
+    path, name = _stored(request, token)
+    changelist = reverse("admin:patients_patient_changelist")
+    if request.method == "POST" and "cancel" in request.POST:
+        _discard(request, token)
+        messages.info(request, f"Import of {name} cancelled: nothing was written.")
+        return redirect(changelist)
+    try:
+        plan = plan_import(path, file_name=name)
+    except ImportFileError as error:
+        _discard(request, token)
+        context = {"form": UploadForm(), "title": "Import a workbook", "upload_error": f"{name}: {error}"}
+        return _render(model_admin, request, "admin/patients/import_upload.html", context, status=400)
+
+    if request.method == "POST":
+        skip_invalid = request.POST.get("skip_invalid") == "on"
+        try:
+            batch = apply_import(plan, user=request.user, source=ImportBatch.Source.ADMIN, skip_invalid=skip_invalid)
+        except ImportRefused as refused:
+            messages.error(request, str(refused))
+        else:
+            _discard(request, token)
+            if batch is None:
+                messages.info(request, f"Nothing to import from {name}: every row is already in the records.")
+            else:
+                messages.success(request, f"Imported {name} as import #{batch.pk}: {_summary(plan)}.")
+            return redirect(changelist)
+    context = {
+        "title": f"Preview of {name}",
+        "plan": plan,
+        "sheets": [_sheet_preview(sheet) for sheet in plan.sheets.values()],
+        "errors": plan.errors[:PREVIEW_ERRORS],
+        "more_errors": max(0, len(plan.errors) - PREVIEW_ERRORS),
+        "token": token,
+    }
+    return _render(model_admin, request, "admin/patients/import_preview.html", context)
+
+
+def import_errors_view(model_admin, request, token):
+    """The invalid rows of the uploaded workbook, with a reason column, as xlsx."""
+    _require_import_permission(request)
+    path, name = _stored(request, token)
+    try:
+        plan = plan_import(path, file_name=name)
+    except ImportFileError as error:
+        raise Http404(str(error)) from None
+    response = HttpResponse(content_type=XLSX)
+    write_error_workbook(plan, response)
+    response["Content-Disposition"] = f'attachment; filename="errors-{Path(name).stem}.xlsx"'
+    return response
+
+
+def export_workbook_view(model_admin, request):
+    """All patients (or one district's) with their deliveries and follow-ups, in the import format."""
+    if not request.user.has_perm("patients.export_patient"):
+        raise PermissionDenied
+    patients = Patient.objects.all()
+    district = request.GET.get("district__id__exact")
+    if district:
+        patients = patients.in_district(District.objects.filter(pk=district).first())
+    stamp = timezone.localtime().strftime("%Y-%m-%d-%H%M")
+    response = HttpResponse(content_type=XLSX)
+    write_workbook(response, patients)
+    response["Content-Disposition"] = f'attachment; filename="patients-{stamp}.xlsx"'
+    return response
+
+
+def _summary(plan):
+    counts = plan.counts()
+    return "; ".join(
+        f"{kind} {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged"
+        + (f", {c['invalid']} skipped" if c["invalid"] else "")
+        for kind, c in counts.items()
+    )
+
+
+def _sheet_preview(sheet):
+    columns = list(sheet.columns)
+    return {
+        "sheet": sheet,
+        "counts": sheet.counts(),
+        "columns": columns,
+        "new": [(row.row, [_shown(row.instance, name) for name in columns]) for row in sheet.new[:PREVIEW_ROWS]],
+        "updated": [(row.row, row.key, row.changes) for row in sheet.updated[:PREVIEW_ROWS]],
+    }
+
+
+def _shown(instance, column):
+    """A workbook column's value on a planned row, as the workbook had it."""
+    if column == "patient_id" and not isinstance(instance, Patient):
+        return instance.patient.patient_id  # on a delivery, patient_id is the foreign key
+    value = getattr(instance, column)
+    return "" if value is None else value
+
+
+def _render(model_admin, request, template, context, status=200):
+    context = {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta, **context}
+    return TemplateResponse(request, template, context, status=status)
