@@ -158,6 +158,14 @@ if IMPORT_DATE_ORDER not in ("DMY", "MDY"):
 IMPORT_UPLOAD_DIR = Path(os.environ.get("IMPORT_UPLOAD_DIR", BASE_DIR / "var" / "imports"))
 IMPORT_MAX_UPLOAD_MB = int(os.environ.get("IMPORT_MAX_UPLOAD_MB", "200"))
 
+# django-import-export (single-sheet import and export on each admin changelist): only users who
+# may change a model may import or export it, and exported text that looks like a formula is
+# escaped so a spreadsheet does not run it.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+
 # --- Logging --------------------------------------------------------------------------------
 
 LOGGING = {

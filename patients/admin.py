@@ -6,10 +6,13 @@ from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count
 from django.urls import path
+from import_export.admin import ImportExportModelAdmin
+from import_export.formats import base_formats
 from simple_history.admin import SimpleHistoryAdmin
 
 from patients import admin_import
 from patients.models import Delivery, District, FollowUp, ImportBatch, Patient
+from patients.resources import DeliveryResource, FollowUpResource, PatientResource
 
 
 def date_hierarchy_if_fast(field):
@@ -19,10 +22,12 @@ def date_hierarchy_if_fast(field):
     return field if is_postgresql else None
 
 
-class BigTableAdmin(SimpleHistoryAdmin):
+class BigTableAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
     # No COUNT(*) of the whole table on every page load.
     show_full_result_count = False
     list_per_page = 50
+    # Single-sheet import and export (django-import-export), in the workbook's column names.
+    formats = [base_formats.XLSX, base_formats.CSV]
 
 
 @admin.register(District)
@@ -60,6 +65,7 @@ class FollowUpInline(admin.TabularInline):
 
 @admin.register(Patient)
 class PatientAdmin(BigTableAdmin):
+    resource_classes = [PatientResource]
     change_list_template = "admin/patients/patient/change_list.html"
     list_display = ["patient_id", "name", "district", "village", "age_at_first_pregnancy", "weight_kg"]
     list_display_links = ["patient_id", "name"]
@@ -82,17 +88,18 @@ class PatientAdmin(BigTableAdmin):
             return self.admin_site.admin_view(partial(function, self))
 
         return [
-            path("import-workbook/", view(admin_import.import_upload_view), name="patients_patient_import"),
+            path("import-workbook/", view(admin_import.import_upload_view), name="patients_patient_import_workbook"),
             path("import-workbook/<str:token>/", view(admin_import.import_preview_view),
-                 name="patients_patient_import_preview"),
+                 name="patients_patient_import_workbook_preview"),
             path("import-workbook/<str:token>/errors.xlsx", view(admin_import.import_errors_view),
-                 name="patients_patient_import_errors"),
-            path("export-workbook/", view(admin_import.export_workbook_view), name="patients_patient_export"),
+                 name="patients_patient_import_workbook_errors"),
+            path("export-workbook/", view(admin_import.export_workbook_view), name="patients_patient_export_workbook"),
         ] + super().get_urls()  # fmt: skip
 
 
 @admin.register(Delivery)
 class DeliveryAdmin(BigTableAdmin):
+    resource_classes = [DeliveryResource]
     list_display = [
         "patient",
         "date_of_delivery",
@@ -116,6 +123,7 @@ class DeliveryAdmin(BigTableAdmin):
 
 @admin.register(FollowUp)
 class FollowUpAdmin(BigTableAdmin):
+    resource_classes = [FollowUpResource]
     list_display = ["patient", "visit_number", "visit_date", "weight_kg", "haemoglobin_g_dl", "bp", "diagnosis"]
     list_filter = ["visit_date", "patient__district"]
     list_select_related = ["patient"]

@@ -97,7 +97,7 @@ def import_upload_view(model_admin, request):
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         token = _store(request, form.cleaned_data["workbook"])
-        return redirect("admin:patients_patient_import_preview", token=token)
+        return redirect("admin:patients_patient_import_workbook_preview", token=token)
     return _render(
         model_admin, request, "admin/patients/import_upload.html", {"form": form, "title": "Import a workbook"}
     )

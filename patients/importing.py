@@ -239,7 +239,8 @@ def parse_term(value):
     return code
 
 
-def _parser(model, name):
+def parser_for(model, name):
+    """The function that reads a workbook cell for a model field (raises ValueError with the reason)."""
     if name in ("district", "patient_id"):
         return parse_text
     if name == "type_of_delivery":
@@ -446,7 +447,7 @@ class _Planner:
         existing = _in_chunks(Patient.objects.select_related("district"), "patient_id", ids)
         existing = {p.patient_id: p for p in existing}
         fields = [name for name in sheet.columns if name != "district"]
-        parsers = {name: _parser(Patient, name) for name in sheet.columns}
+        parsers = {name: parser_for(Patient, name) for name in sheet.columns}
         seen = {}
         for number, raw in records:
             values, errors = self._parse(sheet, parsers, number, raw)
@@ -497,7 +498,7 @@ class _Planner:
             for record in _in_chunks(model.objects.all(), "patient_id", known_pks)
         }
         fields = [name for name in sheet.columns if name != "patient_id"]
-        parsers = {name: _parser(model, name) for name in sheet.columns}
+        parsers = {name: parser_for(model, name) for name in sheet.columns}
         seen = {}
         for number, raw in records:
             values, errors = self._parse(sheet, parsers, number, raw)

@@ -68,7 +68,8 @@ def validate_not_before_earliest(value):
 
 
 class ImportSource(models.TextChoices):
-    ADMIN = "admin", "Admin upload"
+    ADMIN = "admin", "Admin workbook upload"
+    ADMIN_SHEET = "admin_sheet", "Admin single-sheet import"
     COMMAND = "command", "manage.py import_workbook"
 
 
@@ -81,7 +82,7 @@ class ImportBatch(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     imported_at = models.DateTimeField(default=timezone.now)
-    source = models.CharField(max_length=10, choices=ImportSource.choices)
+    source = models.CharField(max_length=12, choices=ImportSource.choices)
     file_name = models.CharField(max_length=255)
     file_sha256 = models.CharField("file SHA-256", max_length=64)
     skipped_invalid = models.BooleanField(

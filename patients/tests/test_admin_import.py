@@ -13,7 +13,7 @@ from patients.models import FollowUp, ImportBatch, Patient
 from patients.tests.factories import make_user
 from patients.tests.workbooks import followup_row, make_workbook, patient_row, standard_sheets
 
-UPLOAD = reverse("admin:patients_patient_import")
+UPLOAD = reverse("admin:patients_patient_import_workbook")
 CHANGELIST = reverse("admin:patients_patient_changelist")
 
 
@@ -85,7 +85,7 @@ def test_invalid_rows_are_listed_and_block_the_import_unless_skipped(client, dat
     assert not Patient.objects.exists()
 
     errors_file = client.get(
-        reverse("admin:patients_patient_import_errors", args=[preview_url.rstrip("/").split("/")[-1]])
+        reverse("admin:patients_patient_import_workbook_errors", args=[preview_url.rstrip("/").split("/")[-1]])
     )
     assert errors_file.status_code == 200
     sheet = load_workbook(io.BytesIO(errors_file.content))["followups"]
@@ -122,7 +122,7 @@ def test_an_upload_belongs_to_the_session_that_made_it(client, data_manager, adm
 @pytest.mark.parametrize("role", ["clinician", "no_role"])
 def test_only_data_managers_and_administrators_import_and_export(client, users, role, db):
     client.force_login(users[role])
-    for url in (UPLOAD, reverse("admin:patients_patient_export")):
+    for url in (UPLOAD, reverse("admin:patients_patient_export_workbook")):
         response = client.get(url)
         assert response.status_code == 302 and response.url.startswith(reverse("admin:login"))  # not staff
 
@@ -130,13 +130,13 @@ def test_only_data_managers_and_administrators_import_and_export(client, users, 
 def test_staff_without_the_import_permission_gets_403(client, db, tmp_path):
     client.force_login(make_user("staffonly", is_staff=True))
     assert client.get(UPLOAD).status_code == 403
-    assert client.get(reverse("admin:patients_patient_export")).status_code == 403
+    assert client.get(reverse("admin:patients_patient_export_workbook")).status_code == 403
 
 
 def test_buttons_show_on_the_patient_changelist_for_data_managers(client, data_manager):
     client.force_login(data_manager)
     html = client.get(CHANGELIST).content.decode()
-    assert UPLOAD in html and reverse("admin:patients_patient_export") in html
+    assert UPLOAD in html and reverse("admin:patients_patient_export_workbook") in html
 
 
 def test_export_workbook_imports_back_unchanged(client, administrator, tmp_path):
@@ -144,7 +144,7 @@ def test_export_workbook_imports_back_unchanged(client, administrator, tmp_path)
 
     call_command("seed_demo", patients=30, seed=4, verbosity=0)
     client.force_login(administrator)
-    response = client.get(reverse("admin:patients_patient_export"))
+    response = client.get(reverse("admin:patients_patient_export_workbook"))
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith('attachment; filename="patients-')
     path = tmp_path / "export.xlsx"
