@@ -15,10 +15,16 @@ DISTRICTS = ["Kathmandu", "Lalitpur", "Kaski", "Chitwan", "Morang", "Jhapa", "Ru
 DELIVERY_TYPES = ["NVD", "normal", "LSCS", "C-section", "vacuum"]
 
 
-def build(path, patients=20_000, followups=100_000, seed=1):
+def build(path, patients=20_000, followups=100_000, seed=1, only_followups=False):
+    """Write the workbook; with only_followups, just its followups sheet (same values, same seed)."""
     rng = random.Random(seed)
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("patients")
+
+    class Discard:
+        def append(self, row):
+            pass
+
+    sheet = Discard() if only_followups else workbook.create_sheet("patients")
     sheet.append(["patient_id", "name", "height_cm", "weight_kg", "education_level", "monthly_income",
                   "age_at_menarche", "age_at_marriage", "age_at_first_pregnancy", "district", "village",
                   "occupation", "diet", "condition"])  # fmt: skip
@@ -29,7 +35,7 @@ def build(path, patients=20_000, followups=100_000, seed=1):
                       rng.randint(0, 4), rng.randint(5, 80) * 500, menarche, marriage, marriage + rng.randint(0, 3),
                       rng.choice(DISTRICTS), f"Ward {rng.randint(1, 30)}", "Homemaker", "Mixed",
                       rng.choice(["", "", "", "Anaemia", "Hypothyroidism"])])  # fmt: skip
-    sheet = workbook.create_sheet("deliveries")
+    sheet = Discard() if only_followups else workbook.create_sheet("deliveries")
     sheet.append(["patient_id", "date_of_delivery", "age_at_delivery", "weight_at_delivery",
                   "haemoglobin_at_delivery", "placental_weight", "term_of_delivery", "type_of_delivery"])  # fmt: skip
     deliveries = {}

@@ -392,3 +392,25 @@ def test_possible_duplicate_patients_are_flagged_not_refused(tmp_path):
         ("N2", "OLD8", None, "same name and district, age at first pregnancy within a year"),
     }
     assert plan.errors == []
+
+
+@pytest.mark.parametrize("name", ["register.xlsx", "register.ods"])
+def test_a_register_saved_by_libreoffice_calc_with_text_numbers_and_dates(settings, name):
+    """fixtures/libreoffice/: typed as people type (numbers and dates as text, a decimal comma),
+    saved by LibreOffice Calc itself (fixtures/libreoffice/build.py)."""
+    plan = plan_import(settings.BASE_DIR / "fixtures" / "libreoffice" / name)
+    assert plan.errors == []
+    assert plan.sheets["patients"].ignored_columns == ["Remarks"]
+    assert {kind: c["new"] for kind, c in plan.counts().items()} == {"patients": 3, "deliveries": 3, "followups": 3}
+    apply_import(plan)
+
+    sabina, puja = Patient.objects.get(patient_id="LO-001"), Patient.objects.get(patient_id="1002")
+    assert (sabina.height_cm, sabina.age_at_menarche, sabina.district.name) == (151.5, 13, "Kaski")
+    assert (puja.weight_kg, puja.district.name) == (52.5, "chitwan")
+    first, second = sabina.followups.order_by("visit_number")
+    assert (first.visit_date, first.bp_systolic) == (datetime.date(2023, 3, 15), 118)
+    assert (second.visit_date, second.haemoglobin_g_dl) == (datetime.date(2023, 4, 20), 11.2)
+    deliveries = {d.patient.patient_id: d for d in Delivery.objects.select_related("patient")}
+    assert deliveries["1002"].date_of_delivery == datetime.date(2023, 3, 12)  # "12/03/2023" is 12 March
+    assert deliveries["LO-001"].type_of_delivery == deliveries["LO-003"].type_of_delivery == "c_section"
+    assert deliveries["LO-003"].term_of_delivery == "post_term"
