@@ -254,7 +254,7 @@ def _million(work):
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     assert done.returncode == 0, done.stdout + done.stderr
     print(done.stdout.strip())
-    print(f"1,000,000 follow-ups (900,000 new): {seconds:.0f} s, peak memory {peak_mb:,.0f} MB"
+    print(f"1,000,000 follow-up rows: {seconds:.0f} s, peak memory {peak_mb:,.0f} MB"
           f"{'' if peak_mb > before / 1024 else ' (peak of an earlier step)'}")  # fmt: skip
 
 

@@ -187,17 +187,9 @@ def _sheet_preview(sheet):
         "sheet": sheet,
         "counts": sheet.counts(),
         "columns": columns,
-        "new": [(row.row, [_shown(row.instance, name) for name in columns]) for row in sheet.new[:PREVIEW_ROWS]],
+        "new": [(row.row, [sheet.shown(row, name) for name in columns]) for row in sheet.new[:PREVIEW_ROWS]],
         "updated": [(row.row, row.key, row.changes) for row in sheet.updated[:PREVIEW_ROWS]],
     }
-
-
-def _shown(instance, column):
-    """A workbook column's value on a planned row, as the workbook had it."""
-    if column == "patient_id" and not isinstance(instance, Patient):
-        return instance.patient.patient_id  # on a delivery, patient_id is the foreign key
-    value = getattr(instance, column)
-    return "" if value is None else value
 
 
 def _render(model_admin, request, template, context, status=200):

@@ -32,19 +32,20 @@ def insert_instances(model, instances):
 
     The instances' primary keys are not set: look the rows up by their natural key if needed.
     """
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    attnames = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
+    insert_values(model, attnames, [[getattr(obj, name) for name in attnames] for obj in instances])
+
+
+def insert_values(model, attnames, rows):
+    """Insert rows of Python values (dates, decimals, ...) for the fields named by `attnames`."""
     # Only dates, times and decimals need the backend's adaptation; other values go as they are.
     # (Calling get_db_prep_save on every value costs more than the INSERTs themselves.)
     database = connections[DEFAULT_DB_ALIAS]
-    adapt = [
-        (lambda value, f=f: f.get_db_prep_save(value, database))
-        if isinstance(f, (models.DateField, models.TimeField, models.DecimalField))
-        else None
-        for f in fields
-    ]
-    attnames = [f.attname for f in fields]
-    rows = []
-    for obj in instances:
-        values = [getattr(obj, name) for name in attnames]
-        rows.append([a(v) if a else v for a, v in zip(adapt, values, strict=True)])
+    adapt = []
+    for name in attnames:
+        f = model._meta.get_field(name)
+        needs = isinstance(f, (models.DateField, models.TimeField, models.DecimalField))
+        adapt.append((lambda value, f=f: f.get_db_prep_save(value, database)) if needs else None)
+    if any(adapt):
+        rows = [[a(v) if a else v for a, v in zip(adapt, row, strict=True)] for row in rows]
     insert_rows(model, attnames, rows)

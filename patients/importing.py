@@ -29,7 +29,7 @@ from openpyxl import Workbook
 from python_calamine import CalamineError, CalamineWorkbook
 
 from patients import clinical
-from patients.bulk import insert_instances
+from patients.bulk import insert_instances, insert_values
 from patients.models import Delivery, District, FollowUp, ImportBatch, Patient, normalise_district_name
 from patients.workbook import (
     IGNORED_COLUMNS,
@@ -70,9 +70,13 @@ class RowError:
 
 @dataclass
 class RowPlan:
+    """One row to write. Patients and updated rows keep their model instance; a new delivery or
+    follow-up keeps only its values (a million model instances would not fit in memory)."""
+
     row: int
     key: tuple
-    instance: models.Model
+    instance: models.Model | None = None
+    values: tuple | None = None  # (patient, *values of SheetPlan.record_fields), for new records
     changes: dict = field(default_factory=dict)  # field -> (old, new), for updated rows
 
 
@@ -84,17 +88,30 @@ class SheetPlan:
     ignored_columns: list
     new: list = field(default_factory=list)
     updated: list = field(default_factory=list)
-    unchanged: list = field(default_factory=list)
+    unchanged: int = 0
     invalid_rows: dict = field(default_factory=dict)  # row -> raw values (for the errors workbook)
     errors: list = field(default_factory=list)
+    record_fields: list = field(default_factory=list)  # the attnames in RowPlan.values, after the patient
 
     def counts(self):
         return {
             "new": len(self.new),
             "updated": len(self.updated),
-            "unchanged": len(self.unchanged),
+            "unchanged": self.unchanged,
             "invalid": len(self.invalid_rows),
         }
+
+    def shown(self, row, column):
+        """A column's value on a planned row, as the workbook had it (for previews)."""
+        if row.values is not None:
+            if column == "patient_id":
+                return row.values[0].patient_id
+            value = row.values[1 + self.record_fields.index(column)]
+        elif column == "patient_id" and self.kind != "patients":
+            return row.instance.patient.patient_id  # on a delivery, patient_id is the foreign key
+        else:
+            value = getattr(row.instance, column)
+        return "" if value is None else value
 
 
 @dataclass(frozen=True)
@@ -322,7 +339,8 @@ def _match_columns(kind, title, header):
 
 
 def _read_sheet(workbook, title, kind):
-    """The sheet's columns, its non-blank rows as (row number, {field: raw value}), and a row count."""
+    """The sheet's columns, a function yielding its non-blank rows as (row number, {field: raw value}),
+    and a row count."""
     sheet = workbook.get_sheet_by_name(title)
     rows = sheet.iter_rows()
     header, header_row = None, 0
@@ -335,14 +353,17 @@ def _read_sheet(workbook, title, kind):
     columns, positions, ignored = _match_columns(kind, title, header)
 
     def records():
-        for number, cells in enumerate(rows, start=header_row + 1):
+        for number, cells in enumerate(sheet.iter_rows(), start=1):
+            if number <= header_row:
+                continue
             # Spreadsheets store every number as a float: 26.0 is shown, and reported, as 26.
             raw = {name: _whole(cells[i]) if i < len(cells) else "" for name, i in positions.items()}
             if all(value == "" or value is None for value in raw.values()):
                 continue
             yield number, raw
 
-    return columns, ignored, records(), max(sheet.total_height - header_row + 1, 0)
+    # A function, not a generator: a large sheet is read twice (keys first) rather than held in memory.
+    return columns, ignored, records, max(sheet.total_height - header_row + 1, 0)
 
 
 # --- Planning ---------------------------------------------------------------------------------------
@@ -375,14 +396,14 @@ def plan_import(source, file_name=None, progress=_no_progress):
 
     sheets = {kind: (found[kind], *_read_sheet(workbook, found[kind], kind)) for kind in SHEET_ORDER if kind in found}
     planner = _Planner(plan)
-    for kind, (title, columns, ignored, records, total) in sheets.items():
-        records = progress(kind, records, total)
+    for kind, (title, columns, ignored, read_records, total) in sheets.items():
         sheet = SheetPlan(kind=kind, title=title, columns=columns, ignored_columns=ignored)
         plan.sheets[kind] = sheet
         if kind == "patients":
-            planner.plan_patients(sheet, records)
+            planner.plan_patients(sheet, progress(kind, read_records(), total))
         else:
-            planner.plan_records(sheet, records)
+            planner.plan_records(sheet, read_records, lambda records: progress(kind, records, total))  # noqa: B023
+    plan.possible_duplicates = _possible_duplicates(planner.workbook_patients, planner.patient_rows)
     return plan
 
 
@@ -392,7 +413,8 @@ class _Planner:
     def __init__(self, plan):
         self.plan = plan
         self.districts = {d.name.lower(): d for d in District.objects.all()}
-        self.workbook_patients = {}  # patient_id -> Patient (new or updated by this import)
+        self.workbook_patients = {}  # patient_id -> Patient (every valid row of the patients sheet)
+        self.patient_rows = {}  # patient_id -> row number of her valid row
         self.invalid_patients = {}  # patient_id -> row number
 
     def _parse(self, sheet, parsers, number, raw):
@@ -427,19 +449,15 @@ class _Planner:
         sheet.errors.extend(errors)
 
     @staticmethod
-    def _classify(sheet, existing, instance, number, key, present):
-        if existing is None:
-            sheet.new.append(RowPlan(number, key, instance))
-            return
-        changes = {
-            name: (_comparable(existing, name), _comparable(instance, name))
-            for name in present
-            if _comparable(existing, name) != _comparable(instance, name)
-        }
-        if changes:
-            sheet.updated.append(RowPlan(number, key, instance, changes))
+    def _classify(sheet, number, key, instance, changes, new_values=None):
+        if new_values is not None:
+            sheet.new.append(RowPlan(number, key, values=new_values))
+        elif changes is None:
+            sheet.new.append(RowPlan(number, key, instance=instance))
+        elif changes:
+            sheet.updated.append(RowPlan(number, key, instance=instance, changes=changes))
         else:
-            sheet.unchanged.append(RowPlan(number, key, instance))
+            sheet.unchanged += 1
 
     def plan_patients(self, sheet, records):
         records = list(records)
@@ -473,9 +491,10 @@ class _Planner:
                 self.invalid_patients[patient_id] = number
                 self._reject(sheet, number, raw, errors)
                 continue
-            self._classify(sheet, old, instance, number, (patient_id,), list(sheet.columns))
+            changes = None if old is None else _changes(sheet.columns, old, instance)
+            self._classify(sheet, number, (patient_id,), instance, changes)
             self.workbook_patients[patient_id] = instance
-        self.plan.possible_duplicates = _possible_duplicates(sheet)
+            self.patient_rows[patient_id] = number
 
     def _district(self, name):
         district = self.districts.get(name.lower())
@@ -485,35 +504,32 @@ class _Planner:
             self.plan.new_districts.append(name)
         return district
 
-    def plan_records(self, sheet, records):
-        """Deliveries or follow-ups: each row names its patient, in this workbook or the database."""
+    def plan_records(self, sheet, read_records, progress):
+        """Deliveries or follow-ups: each row names its patient, in this workbook or the database.
+
+        The sheet is read twice: once for the patient IDs, to look patients and their existing
+        records up in bulk, then row by row.
+        """
         model, key_field = SHEET_MODELS[sheet.kind], RECORD_KEY[sheet.kind]
-        records = list(records)
-        wanted = {_key_text(raw.get("patient_id")) for _, raw in records} - set(self.workbook_patients)
+        wanted = {_key_text(raw.get("patient_id")) for _, raw in read_records()} - set(self.workbook_patients)
         patients = {p.patient_id: p for p in _in_chunks(Patient.objects.all(), "patient_id", wanted)}
         patients.update(self.workbook_patients)
         known_pks = [p.pk for p in patients.values() if p.pk is not None]
+        # Existing rows as plain dicts: far lighter than model instances, and a copy is made only to update.
         existing = {
-            (record.patient_id, getattr(record, key_field)): record
-            for record in _in_chunks(model.objects.all(), "patient_id", known_pks)
+            (record["patient_id"], record[key_field]): record
+            for record in _in_chunks(model.objects.values(), "patient_id", known_pks)
         }
         fields = [name for name in sheet.columns if name != "patient_id"]
+        sheet.record_fields = [f.attname for f in model._meta.concrete_fields if f.attname not in _NOT_WRITTEN]
         parsers = {name: parser_for(model, name) for name in sheet.columns}
         seen = {}
-        for number, raw in records:
+        for number, raw in progress(read_records()):
             values, errors = self._parse(sheet, parsers, number, raw)
             patient_id = values.get("patient_id", "")
             patient = patients.get(patient_id)
             if patient is None:
-                if patient_id in self.invalid_patients:
-                    reason = (
-                        f"patient {patient_id} is not imported: her row {self.invalid_patients[patient_id]} has errors"
-                    )
-                elif patient_id:
-                    reason = f"unknown patient {patient_id}: not in the patients sheet nor in the database"
-                else:
-                    reason = "a patient_id is required"
-                errors.append(RowError(sheet.title, number, sheet.columns["patient_id"], raw.get("patient_id"), reason))
+                errors.append(self._unknown_patient(sheet, number, raw, patient_id))
                 self._reject(sheet, number, raw, errors)
                 continue
             key = (patient_id, values.get(key_field))
@@ -522,7 +538,7 @@ class _Planner:
                 errors.append(RowError(sheet.title, number, sheet.columns[key_field], raw.get(key_field), reason))
             seen.setdefault(key, number)
             old = existing.get((patient.pk, values.get(key_field))) if patient.pk else None
-            instance = model(**_field_values(old, model)) if old else model()
+            instance = model(**old) if old else model()
             instance.patient = patient
             for name in fields:
                 if name in values:
@@ -531,33 +547,58 @@ class _Planner:
             errors += self._validate(sheet, instance, number, raw, exclude, unparsed(errors))
             if errors:
                 self._reject(sheet, number, raw, errors)
-                continue
-            self._classify(sheet, old, instance, number, key, fields)
+            elif old is None:
+                new_values = (patient, *(getattr(instance, name) for name in sheet.record_fields))
+                self._classify(sheet, number, key, None, None, new_values)
+            else:
+                self._classify(sheet, number, key, instance, _changes(fields, old, instance))
+
+    def _unknown_patient(self, sheet, number, raw, patient_id):
+        if patient_id in self.invalid_patients:
+            reason = f"patient {patient_id} is not imported: her row {self.invalid_patients[patient_id]} has errors"
+        elif patient_id:
+            reason = f"unknown patient {patient_id}: not in the patients sheet nor in the database"
+        else:
+            reason = "a patient_id is required"
+        return RowError(sheet.title, number, sheet.columns["patient_id"], raw.get("patient_id"), reason)
 
 
-def _possible_duplicates(sheet):
+# Columns an import fills itself rather than from the sheet's values.
+_NOT_WRITTEN = ("id", "patient_id", "import_batch_id")
+
+
+def _changes(fields, old, instance):
+    """field -> (old, new) for the sheet's fields whose value differs; `old` a row dict or instance."""
+    changes = {}
+    for name in fields:
+        before = old[name] if isinstance(old, dict) else _comparable(old, name)
+        after = _comparable(instance, name)
+        if before != after:
+            changes[name] = (before, after)
+    return changes
+
+
+def _possible_duplicates(workbook_patients, patient_rows):
     """New patients with the name of another patient (in the workbook or the database) and either
     the same village, or the same district and an age at first pregnancy within a year."""
-    new = [row for row in sheet.new if row.instance.name]
+    new = [p for p in workbook_patients.values() if p.pk is None and p.name]
     if not new:
         return []
     by_name = {}
     known = Patient.objects.annotate(lower_name=Lower("name")).select_related("district")
-    for patient in _in_chunks(known, "lower_name", {row.instance.name.lower() for row in new}):
-        by_name.setdefault(patient.name.lower(), []).append((patient, None))
-    for row in sheet.new + sheet.updated + sheet.unchanged:
-        if row.instance.name:
-            by_name.setdefault(row.instance.name.lower(), []).append((row.instance, row.row))
+    for patient in _in_chunks(known, "lower_name", {p.name.lower() for p in new}):
+        if patient.patient_id not in workbook_patients:
+            by_name.setdefault(patient.name.lower(), []).append((patient, None))
+    for patient_id, patient in workbook_patients.items():
+        if patient.name:
+            by_name.setdefault(patient.name.lower(), []).append((patient, patient_rows[patient_id]))
     flagged = []
-    for row in new:
-        patient = row.instance
+    for patient in new:
         for other, other_row in by_name.get(patient.name.lower(), []):
-            if other.patient_id == patient.patient_id:
-                continue
-            reason = _duplicate_reason(patient, other)
+            reason = other.patient_id != patient.patient_id and _duplicate_reason(patient, other)
             if reason:
-                flagged.append(PossibleDuplicate(row.row, patient.patient_id, patient.name, other.patient_id,
-                                                 other_row, reason))  # fmt: skip
+                flagged.append(PossibleDuplicate(patient_rows[patient.patient_id], patient.patient_id, patient.name,
+                                                 other.patient_id, other_row, reason))  # fmt: skip
     return flagged
 
 
@@ -659,17 +700,19 @@ def apply_import(plan, *, user=None, source=ImportBatch.Source.COMMAND, skip_inv
 
 def _write_sheet(sheet, batch, user):
     model = SHEET_MODELS[sheet.kind]
-    new = [row.instance for row in sheet.new]
-    for instance in new:
-        instance.import_batch = batch
-        if sheet.kind != "patients":
-            instance.patient_id = instance.patient.pk  # a patient created by this import has one now
-    insert_instances(model, new)
     if sheet.kind == "patients":
+        new = [row.instance for row in sheet.new]
+        for patient in new:
+            patient.import_batch = batch
+        insert_instances(Patient, new)
         # The deliveries and follow-ups to come need the new patients' primary keys.
         by_id = {patient.patient_id: patient for patient in new}
         for patient_id, pk in _in_chunks(Patient.objects.values_list("patient_id", "pk"), "patient_id", by_id):
             by_id[patient_id].pk = pk
+    else:
+        # A patient created by this import has her primary key now.
+        rows = [(row.values[0].pk, *row.values[1:], batch.pk) for row in sheet.new]
+        insert_values(model, ["patient_id", *sheet.record_fields, "import_batch_id"], rows)
 
     updated = [row.instance for row in sheet.updated]
     if updated:
