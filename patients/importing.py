@@ -714,16 +714,19 @@ def _write_sheet(sheet, batch, user):
         rows = [(row.values[0].pk, *row.values[1:], batch.pk) for row in sheet.new]
         insert_values(model, ["patient_id", *sheet.record_fields, "import_batch_id"], rows)
 
-    updated = [row.instance for row in sheet.updated]
-    if updated:
-        reason = f"import #{batch.pk} ({batch.file_name})"
-        previous = model.objects.filter(pk__in=[instance.pk for instance in updated])
+    if not sheet.updated:
+        return
+    reason = f"import #{batch.pk} ({batch.file_name})"
+    fields = sorted({name for row in sheet.updated for name in row.changes} | {"import_batch"})
+    # In chunks, so that a large update keeps a few thousand rows and their history in memory.
+    for start in range(0, len(sheet.updated), LOOKUP_CHUNK):
+        updated = [row.instance for row in sheet.updated[start : start + LOOKUP_CHUNK]]
+        previous = list(model.objects.filter(pk__in=[instance.pk for instance in updated]))
         model.history.bulk_history_create(
-            list(previous), update=True, default_user=user, default_change_reason=f"Values before {reason}"
+            previous, update=True, default_user=user, default_change_reason=f"Values before {reason}"
         )
         for instance in updated:
             instance.import_batch = batch
-        fields = sorted({name for row in sheet.updated for name in row.changes} | {"import_batch"})
         model.objects.bulk_update(updated, fields, batch_size=500)
         model.history.bulk_history_create(updated, update=True, default_user=user, default_change_reason=reason)
 
