@@ -14,4 +14,11 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("patients/", include("patients.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("hospital.api_urls")),
 ]
+
+# Errors answer JSON under /api/ and the site's pages elsewhere.
+handler400 = "hospital.api.bad_request"
+handler403 = "hospital.api.permission_denied"
+handler404 = "hospital.api.not_found"
+handler500 = "hospital.api.server_error"

@@ -112,16 +112,17 @@ class Reading(NamedTuple):
     date: object
     source: int
     value: float
+    sequence: int = 0  # the visit number: of two visits on one day, the later-numbered is later
 
 
 def latest_reading(readings):
     """A patient's current haemoglobin: her most recent reading by date, at delivery or follow-up.
 
-    `readings` are (date, source, value) triples; those without a value are passed over.
+    `readings` are (date, source, value[, sequence]) tuples; those without a value are passed over.
     Returns a Reading, or None when she has no reading at all.
     """
     known = [Reading(*r) for r in readings if r[2] is not None]
-    return max(known, key=lambda r: (r.date, r.source), default=None)
+    return max(known, key=lambda r: (r.date, r.source, r.sequence), default=None)
 
 
 # The brief's rule: anaemia written in free text. Matched case-insensitively in the patient's
@@ -211,3 +212,24 @@ def delivery_term_code(text):
     if text is None:
         return None
     return _DELIVERY_TERM_LOOKUP.get(_letters(str(text)))
+
+
+# --- High-risk patients ------------------------------------------------------------------------
+# A patient is high-risk for every reason that applies: anaemia written in her condition or a
+# follow-up's diagnosis, a current haemoglobin below the cut-off, or any Caesarean delivery.
+
+ANAEMIA_KEYWORD = "anaemia_keyword"
+LOW_HAEMOGLOBIN = "low_haemoglobin"
+C_SECTION = "c_section"
+
+
+def risk_reasons(anaemia_keyword, current_haemoglobin_g_dl, had_caesarean):
+    """The reasons, in a fixed order, why a patient is high-risk (empty when she is not)."""
+    reasons = []
+    if anaemia_keyword:
+        reasons.append(ANAEMIA_KEYWORD)
+    if is_anaemic(current_haemoglobin_g_dl):
+        reasons.append(LOW_HAEMOGLOBIN)
+    if had_caesarean:
+        reasons.append(C_SECTION)
+    return reasons

@@ -7,23 +7,43 @@ same rules friendlier messages on the way in.
 """
 
 import datetime
+import operator
+from functools import reduce
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, When
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.deconstruct import deconstructible
 from simple_history.models import HistoricalRecords
 
 from patients import clinical
 
 
+@deconstructible
+class PlausibleRange:
+    """Refuses a number outside a plausible range, saying which range (one message for forms, the
+    import and the API alike)."""
+
+    def __init__(self, low, high, unit=""):
+        self.low, self.high, self.unit = low, high, unit
+
+    def __call__(self, value):
+        if value is not None and not self.low <= value <= self.high:
+            bounds = clinical.Range(self.low, self.high, self.unit)
+            raise ValidationError(f"{value:g} is outside the plausible range {bounds}.", code="plausible_range")
+
+    def __eq__(self, other):
+        return isinstance(other, PlausibleRange) and (self.low, self.high, self.unit) == (
+            other.low, other.high, other.unit)  # fmt: skip
+
+
 def range_validators(bounds):
-    message = f"%(show_value)s is outside the plausible range {bounds}."
-    return [MinValueValidator(bounds.low, message), MaxValueValidator(bounds.high, message)]
+    return [PlausibleRange(bounds.low, bounds.high, bounds.unit)]
 
 
 def range_constraint(model_name, field, bounds):
@@ -166,6 +186,92 @@ class PatientQuerySet(models.QuerySet):
         """Patients of one district (a District or its primary key); all of them when None."""
         return self if district is None else self.filter(district=district)
 
+    def active_between(self, date_from=None, date_to=None):
+        """Patients with a delivery or a follow-up dated in the range (all of them without a range)."""
+        if date_from is None and date_to is None:
+            return self
+        deliveries = Delivery.objects.filter(patient=OuterRef("pk")).between(date_from, date_to)
+        followups = FollowUp.objects.filter(patient=OuterRef("pk")).between(date_from, date_to)
+        return self.filter(Exists(deliveries) | Exists(followups))
+
+    def with_current_haemoglobin(self, date_from=None, date_to=None):
+        """Annotate `current_haemoglobin_g_dl`: her latest reading by date, at a delivery or a
+        follow-up (a follow-up on the day of a delivery counts as later), within the date range.
+
+        Four correlated subqueries in the one query; see clinical.latest_reading for the rule.
+        """
+        followups = (
+            FollowUp.objects.filter(patient=OuterRef("pk"), haemoglobin_g_dl__isnull=False)
+            .between(date_from, date_to)
+            .order_by("-visit_date", "-visit_number")
+        )
+        deliveries = (
+            Delivery.objects.filter(patient=OuterRef("pk"), haemoglobin_at_delivery__isnull=False)
+            .between(date_from, date_to)
+            .order_by("-date_of_delivery")
+        )
+        return self.annotate(
+            _followup_hb=Subquery(followups.values("haemoglobin_g_dl")[:1]),
+            _followup_date=Subquery(followups.values("visit_date")[:1]),
+            _delivery_hb=Subquery(deliveries.values("haemoglobin_at_delivery")[:1]),
+            _delivery_date=Subquery(deliveries.values("date_of_delivery")[:1]),
+        ).annotate(
+            current_haemoglobin_g_dl=Case(
+                When(_followup_date__isnull=True, then=F("_delivery_hb")),
+                When(_delivery_date__isnull=True, then=F("_followup_hb")),
+                When(_followup_date__gte=F("_delivery_date"), then=F("_followup_hb")),
+                default=F("_delivery_hb"),
+                output_field=models.FloatField(),
+            )
+        )
+
+    def with_risk(self, date_from=None, date_to=None):
+        """Annotate what makes a patient high-risk (clinical.risk_reasons), from her records in the
+        date range: `anaemia_keyword`, `current_haemoglobin_g_dl`, `had_caesarean`, and
+        `latest_delivery_type` (her latest delivery's type, or None)."""
+        keyword_diagnoses = FollowUp.objects.filter(patient=OuterRef("pk")).between(date_from, date_to)
+        deliveries = Delivery.objects.filter(patient=OuterRef("pk")).between(date_from, date_to)
+        return self.with_current_haemoglobin(date_from, date_to).annotate(
+            anaemia_keyword=Q(_mentions_anaemia("condition"))
+            | Exists(keyword_diagnoses.filter(_mentions_anaemia("diagnosis"))),
+            had_caesarean=Exists(deliveries.filter(type_of_delivery=DeliveryType.C_SECTION)),
+            latest_delivery_type=Subquery(deliveries.order_by("-date_of_delivery").values("type_of_delivery")[:1]),
+        )
+
+    def high_risk(self, date_from=None, date_to=None):
+        """Patients with at least one reason to be high-risk, annotated as by with_risk()."""
+        return self.with_risk(date_from, date_to).filter(
+            Q(anaemia_keyword=True)
+            | Q(current_haemoglobin_g_dl__lt=clinical.anaemia_cutoff_g_dl())
+            | Q(had_caesarean=True)
+        )
+
+
+def _mentions_anaemia(field):
+    """clinical.mentions_anaemia as a query condition on a text field."""
+    return reduce(operator.or_, [Q(**{f"{field}__icontains": keyword}) for keyword in clinical.ANAEMIA_KEYWORDS])
+
+
+class DatedQuerySet(models.QuerySet):
+    date_field = None
+
+    def between(self, date_from=None, date_to=None):
+        """Rows dated from `date_from` to `date_to`, both included (either may be None)."""
+        rows = self
+        if date_from is not None:
+            rows = rows.filter(**{f"{self.date_field}__gte": date_from})
+        if date_to is not None:
+            rows = rows.filter(**{f"{self.date_field}__lte": date_to})
+        return rows
+
+
+class DeliveryQuerySet(DatedQuerySet):
+    date_field = "date_of_delivery"
+
+
+class FollowUpQuerySet(DatedQuerySet):
+    date_field = "visit_date"
+
 
 class PatientManager(models.Manager.from_queryset(PatientQuerySet)):
     def get_by_natural_key(self, patient_id):
@@ -297,7 +403,7 @@ class Patient(models.Model):
             raise ValidationError(errors)
 
 
-class DeliveryManager(models.Manager):
+class DeliveryManager(models.Manager.from_queryset(DeliveryQuerySet)):
     def get_by_natural_key(self, patient_id, date_of_delivery):
         return self.get(patient__patient_id=patient_id, date_of_delivery=date_of_delivery)
 
@@ -398,7 +504,7 @@ class Delivery(models.Model):
         return self.type_of_delivery == self.Type.C_SECTION
 
 
-class FollowUpManager(models.Manager):
+class FollowUpManager(models.Manager.from_queryset(FollowUpQuerySet)):
     def get_by_natural_key(self, patient_id, visit_number):
         return self.get(patient__patient_id=patient_id, visit_number=visit_number)
 

@@ -43,7 +43,7 @@ def patient_detail(request, patient_id):
     followups = list(patient.followups.order_by("visit_number"))
     current_hb = clinical.latest_reading(
         [(d.date_of_delivery, clinical.DELIVERY, d.haemoglobin_at_delivery) for d in deliveries]
-        + [(f.visit_date, clinical.FOLLOW_UP, f.haemoglobin_g_dl) for f in followups]
+        + [(f.visit_date, clinical.FOLLOW_UP, f.haemoglobin_g_dl, f.visit_number) for f in followups]
     )
     context = {
         "patient": patient,

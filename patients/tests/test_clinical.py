@@ -82,7 +82,10 @@ def test_current_haemoglobin_is_the_latest_reading_by_date():
         (day(2024, 3, 1), clinical.FOLLOW_UP, None),  # a visit without a reading is passed over
         (day(2023, 5, 1), clinical.FOLLOW_UP, 12.0),
     ]
-    assert clinical.latest_reading(readings) == (day(2024, 1, 10), clinical.FOLLOW_UP, 9.6)
+    assert clinical.latest_reading(readings)[:3] == (day(2024, 1, 10), clinical.FOLLOW_UP, 9.6)
+    # Two visits on one day: the later-numbered visit is the later reading.
+    same_day = [(day(2024, 2, 1), clinical.FOLLOW_UP, 10.5, 3), (day(2024, 2, 1), clinical.FOLLOW_UP, 9.9, 2)]
+    assert clinical.latest_reading(same_day).value == 10.5
     assert clinical.latest_reading([(day(2024, 1, 1), clinical.DELIVERY, None)]) is None
     assert clinical.latest_reading([]) is None
 

@@ -1,0 +1,24 @@
+"""Every API route, each with and without a trailing slash."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import IsAuthenticated
+
+from hospital.api import api_path
+from insights import api as insights_api
+from patients import api as patients_api
+
+app_name = "api"
+
+urlpatterns = [
+    *api_path("patients", patients_api.PatientListView.as_view(), "patients"),
+    *api_path("patients/<str:patient_id>", patients_api.PatientDetailView.as_view(), "patient"),
+    *api_path("patients/<str:patient_id>/deliveries", patients_api.DeliveryListView.as_view(), "deliveries"),
+    *api_path("patients/<str:patient_id>/followups", patients_api.FollowUpListView.as_view(), "followups"),
+    *api_path("insights/average_weight_by_district", insights_api.AverageWeightByDistrictView.as_view(),
+              "average_weight_by_district"),
+    *api_path("insights/high_risk_patients", insights_api.HighRiskPatientsView.as_view(), "high_risk_patients"),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[IsAuthenticated]),
+         name="docs"),
+]  # fmt: skip

@@ -1,0 +1,299 @@
+"""
+The records over REST: the prototype's GET/POST /api/patients, and what users expect beside them.
+
+Column names are the prototype's. Validation is the models' own (field validators and clean()),
+and every write runs in one transaction, so nothing is half-written.
+"""
+
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.db import transaction
+from django.db.models import Prefetch
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from hospital.api import Conflict, QueryParameters, StrictCharField, StrictModelSerializer, error_responses
+from patients import clinical
+from patients.models import Delivery, District, FollowUp, Patient, PlausibleRange, patient_id_validator
+from patients.workbook import DELIVERY_COLUMNS, FOLLOWUP_COLUMNS, PATIENT_COLUMNS
+
+
+def plausible_ranges(model):
+    """Serializer kwargs stating each field's plausible range, so the OpenAPI schema shows it."""
+    return {
+        f.name: {"min_value": v.low, "max_value": v.high}
+        for f in model._meta.concrete_fields
+        for v in f.validators
+        if isinstance(v, PlausibleRange)
+    }
+
+
+def model_clean(instance):
+    """Run the model's clean() (ages in order, systolic above diastolic, ...) as a 400 with fields."""
+    try:
+        instance.clean()
+    except ModelValidationError as invalid:
+        raise serializers.ValidationError(invalid.message_dict) from None
+
+
+class DeliverySerializer(StrictModelSerializer):
+    delivery_id = serializers.IntegerField(source="pk", read_only=True)
+    patient_id = serializers.CharField(source="patient.patient_id", read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = ["delivery_id", *DELIVERY_COLUMNS]
+        extra_kwargs = plausible_ranges(Delivery)
+
+    def validate(self, attrs):
+        patient = self.context["patient"]
+        day = attrs["date_of_delivery"]
+        if patient.deliveries.filter(date_of_delivery=day).exists():
+            raise serializers.ValidationError(
+                {"date_of_delivery": [f"{patient.patient_id} already has a delivery on {day}."]}
+            )
+        model_clean(Delivery(patient=patient, **attrs))
+        return attrs
+
+
+class FollowUpSerializer(StrictModelSerializer):
+    followup_id = serializers.IntegerField(source="pk", read_only=True)
+    patient_id = serializers.CharField(source="patient.patient_id", read_only=True)
+
+    class Meta:
+        model = FollowUp
+        fields = ["followup_id", *FOLLOWUP_COLUMNS]
+        extra_kwargs = plausible_ranges(FollowUp)
+
+    def validate(self, attrs):
+        patient = self.context["patient"]
+        number = attrs["visit_number"]
+        if patient.followups.filter(visit_number=number).exists():
+            raise serializers.ValidationError({"visit_number": [f"{patient.patient_id} already has visit {number}."]})
+        model_clean(FollowUp(patient=patient, **attrs))
+        return attrs
+
+
+class RiskSerializer(serializers.Serializer):
+    high_risk = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.ChoiceField(
+        [clinical.ANAEMIA_KEYWORD, clinical.LOW_HAEMOGLOBIN, clinical.C_SECTION]))  # fmt: skip
+    haemoglobin_g_dl = serializers.FloatField(allow_null=True, help_text="Her current (latest) reading, g/dL.")
+    severity = serializers.ChoiceField(["none", "mild", "moderate", "severe"], allow_null=True)
+
+
+class PatientSerializer(StrictModelSerializer):
+    """A patient with the prototype's columns; `district` is the district's name (new ones are created)."""
+
+    district = StrictCharField(max_length=100, help_text="The district's name; a new name creates it.")
+
+    class Meta:
+        model = Patient
+        fields = ["patient_id", "name", *[c for c in PATIENT_COLUMNS if c not in ("patient_id", "name")]]
+        # A taken patient_id is a 409 Conflict (checked by the view), not a 400.
+        extra_kwargs = {**plausible_ranges(Patient), "patient_id": {"validators": [patient_id_validator]}}
+
+    def to_representation(self, patient):
+        data = super().to_representation(patient)
+        data["district"] = patient.district.name
+        return data
+
+    def validate_district(self, name):
+        name = " ".join(name.split())
+        if not name:
+            raise serializers.ValidationError("A district is required.")
+        return name
+
+    def validate(self, attrs):
+        values = {**attrs}
+        values.pop("district", None)
+        instance = Patient(**{**_field_values(self.instance), **values}) if self.instance else Patient(**values)
+        model_clean(instance)
+        return attrs
+
+    def save(self, **kwargs):
+        if "district" in self.validated_data:
+            self.validated_data["district"] = District.objects.get_or_create_by_name(self.validated_data["district"])
+        return super().save(**kwargs)
+
+
+class PatientDetailSerializer(PatientSerializer):
+    deliveries = DeliverySerializer(many=True, read_only=True)
+    followups = FollowUpSerializer(many=True, read_only=True)
+    risk = serializers.SerializerMethodField()
+
+    class Meta(PatientSerializer.Meta):
+        fields = [*PatientSerializer.Meta.fields, "deliveries", "followups", "risk"]
+
+    @extend_schema_field(RiskSerializer)
+    def get_risk(self, patient):
+        reasons = clinical.risk_reasons(
+            patient.anaemia_keyword, patient.current_haemoglobin_g_dl, patient.had_caesarean
+        )
+        return {
+            "high_risk": bool(reasons),
+            "reasons": reasons,
+            "haemoglobin_g_dl": patient.current_haemoglobin_g_dl,
+            "severity": clinical.anaemia_severity(patient.current_haemoglobin_g_dl),
+        }
+
+
+def _field_values(instance):
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+class PatientPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class PatientPage(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = PatientSerializer(many=True)
+
+
+class PatientListFilters(QueryParameters):
+    district = serializers.CharField(required=False, max_length=100, help_text="A district's name.")
+    q = serializers.CharField(required=False, max_length=100, help_text="patient_id (from its start), name or village.")
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=PatientPagination.max_page_size)
+
+    def validate_district(self, name):
+        # An unknown district is a filter that matches no patient, not an error.
+        return District.objects.filter(name__iexact=" ".join(name.split())).first() or District(pk=0, name=name)
+
+
+def _detail_queryset():
+    return (
+        Patient.objects.select_related("district")
+        .with_risk()
+        .prefetch_related(
+            Prefetch("deliveries", Delivery.objects.order_by("date_of_delivery")),
+            Prefetch("followups", FollowUp.objects.order_by("visit_number")),
+        )
+    )
+
+
+def _get_patient(patient_id, queryset=None):
+    patient = (queryset if queryset is not None else Patient.objects.all()).filter(patient_id=patient_id).first()
+    if patient is None:
+        # The prototype's body for an unknown patient.
+        raise exceptions.NotFound("Patient not found")
+    return patient
+
+
+class PatientListView(APIView):
+    permission_model = "patient"
+
+    @extend_schema(
+        summary="List and search patients",
+        parameters=[PatientListFilters],
+        responses={200: PatientPage, **error_responses(400, 404)},
+    )
+    def get(self, request):
+        filters = PatientListFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        patients = Patient.objects.select_related("district").in_district(filters.validated_data.get("district"))
+        patients = patients.search(filters.validated_data.get("q", ""))
+        paginator = PatientPagination()
+        page = paginator.paginate_queryset(patients, request, view=self)
+        return paginator.get_paginated_response(PatientSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Add a patient (the prototype's POST /patients)",
+        request=PatientSerializer,
+        responses={201: PatientDetailSerializer, **error_responses(400, 409)},
+    )
+    def post(self, request):
+        serializer = PatientSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        patient_id = serializer.validated_data["patient_id"]
+        with transaction.atomic():
+            if Patient.objects.filter(patient_id=patient_id).exists():
+                raise Conflict(f"A patient with patient_id {patient_id} already exists.")
+            serializer.save()
+        patient = _get_patient(patient_id, _detail_queryset())
+        location = request.build_absolute_uri(f"/api/patients/{patient_id}")
+        return Response(
+            PatientDetailSerializer(patient).data, status=status.HTTP_201_CREATED, headers={"Location": location}
+        )
+
+
+class PatientDetailView(APIView):
+    permission_model = "patient"
+
+    @extend_schema(
+        summary="A patient with her deliveries, follow-ups and risk (the prototype's GET /patients/<id>)",
+        responses={200: PatientDetailSerializer, **error_responses(404)},
+    )
+    def get(self, request, patient_id):
+        return Response(PatientDetailSerializer(_get_patient(patient_id, _detail_queryset())).data)
+
+    @extend_schema(
+        summary="Correct a patient's details",
+        request=PatientSerializer(partial=True),
+        responses={200: PatientDetailSerializer, **error_responses(400, 404, 409)},
+    )
+    def patch(self, request, patient_id):
+        patient = _get_patient(patient_id, Patient.objects.select_related("district"))
+        serializer = PatientSerializer(patient, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        new_id = serializer.validated_data.get("patient_id", patient_id)
+        with transaction.atomic():
+            if new_id != patient_id and Patient.objects.filter(patient_id=new_id).exists():
+                raise Conflict(f"A patient with patient_id {new_id} already exists.")
+            serializer.save()
+        return Response(PatientDetailSerializer(_get_patient(new_id, _detail_queryset())).data)
+
+
+class PatientRecordsView(APIView):
+    """A patient's deliveries or follow-ups: list them, or add one."""
+
+    serializer_class = None
+    order_by = None
+
+    @property
+    def permission_model(self):
+        return self.serializer_class.Meta.model._meta.model_name
+
+    def get(self, request, patient_id):
+        patient = _get_patient(patient_id)
+        records = self.serializer_class.Meta.model.objects.filter(patient=patient).select_related("patient")
+        return Response(self.serializer_class(records.order_by(self.order_by), many=True).data)
+
+    def post(self, request, patient_id):
+        patient = _get_patient(patient_id)
+        serializer = self.serializer_class(data=request.data, context={"patient": patient})
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            record = serializer.save(patient=patient)
+        return Response(self.serializer_class(record).data, status=status.HTTP_201_CREATED)
+
+
+def records_schema(serializer, noun):
+    return extend_schema_view(
+        get=extend_schema(
+            summary=f"A patient's {noun}", responses={200: serializer(many=True), **error_responses(404)}
+        ),
+        post=extend_schema(
+            summary=f"Add one of a patient's {noun}", request=serializer,
+            responses={201: serializer, **error_responses(400, 404)},
+        ),
+    )  # fmt: skip
+
+
+@records_schema(DeliverySerializer, "deliveries")
+class DeliveryListView(PatientRecordsView):
+    serializer_class = DeliverySerializer
+    order_by = "date_of_delivery"
+
+
+@records_schema(FollowUpSerializer, "follow-up visits")
+class FollowUpListView(PatientRecordsView):
+    serializer_class = FollowUpSerializer
+    order_by = "visit_number"
