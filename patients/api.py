@@ -38,42 +38,44 @@ def model_clean(instance):
         raise serializers.ValidationError(invalid.message_dict) from None
 
 
-class DeliverySerializer(StrictModelSerializer):
-    delivery_id = serializers.IntegerField(source="pk", read_only=True)
+class PatientRecordSerializer(StrictModelSerializer):
+    """A delivery or follow-up of the patient in context["patient"]; `key_field` is unique per patient."""
+
     patient_id = serializers.CharField(source="patient.patient_id", read_only=True)
+    key_field = None
+    taken = None  # the message when the key is taken: "{patient} ... {value}"
+
+    def validate(self, attrs):
+        patient, model = self.context["patient"], self.Meta.model
+        value = attrs[self.key_field]
+        if model.objects.filter(patient=patient, **{self.key_field: value}).exists():
+            raise serializers.ValidationError(
+                {self.key_field: [self.taken.format(patient=patient.patient_id, value=value)]}
+            )
+        model_clean(model(patient=patient, **attrs))
+        return attrs
+
+
+class DeliverySerializer(PatientRecordSerializer):
+    delivery_id = serializers.IntegerField(source="pk", read_only=True)
+    key_field = "date_of_delivery"
+    taken = "{patient} already has a delivery on {value}."
 
     class Meta:
         model = Delivery
         fields = ["delivery_id", *DELIVERY_COLUMNS]
         extra_kwargs = plausible_ranges(Delivery)
 
-    def validate(self, attrs):
-        patient = self.context["patient"]
-        day = attrs["date_of_delivery"]
-        if patient.deliveries.filter(date_of_delivery=day).exists():
-            raise serializers.ValidationError(
-                {"date_of_delivery": [f"{patient.patient_id} already has a delivery on {day}."]}
-            )
-        model_clean(Delivery(patient=patient, **attrs))
-        return attrs
 
-
-class FollowUpSerializer(StrictModelSerializer):
+class FollowUpSerializer(PatientRecordSerializer):
     followup_id = serializers.IntegerField(source="pk", read_only=True)
-    patient_id = serializers.CharField(source="patient.patient_id", read_only=True)
+    key_field = "visit_number"
+    taken = "{patient} already has visit {value}."
 
     class Meta:
         model = FollowUp
         fields = ["followup_id", *FOLLOWUP_COLUMNS]
         extra_kwargs = plausible_ranges(FollowUp)
-
-    def validate(self, attrs):
-        patient = self.context["patient"]
-        number = attrs["visit_number"]
-        if patient.followups.filter(visit_number=number).exists():
-            raise serializers.ValidationError({"visit_number": [f"{patient.patient_id} already has visit {number}."]})
-        model_clean(FollowUp(patient=patient, **attrs))
-        return attrs
 
 
 class RiskSerializer(serializers.Serializer):
