@@ -194,6 +194,7 @@ class PatientListView(APIView):
 
     @extend_schema(
         summary="List and search patients",
+        operation_id="patients_list",
         parameters=[PatientListFilters],
         responses={200: PatientPage, **error_responses(400, 404)},
     )
