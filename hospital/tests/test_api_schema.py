@@ -48,3 +48,11 @@ def test_every_endpoint_answers_as_documented(case, token):
     case.call_and_validate(
         headers={"Authorization": f"Token {token}"}, excluded_checks=[schemathesis.checks.positive_data_acceptance]
     )
+
+
+def test_the_schema_is_valid_openapi_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    # --fail-on-warn: a colliding operation id or an undescribed view fails here.
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    assert "/api/patients/{patient_id}:" in (tmp_path / "schema.yml").read_text()
