@@ -131,14 +131,12 @@ class PatientDetailSerializer(PatientSerializer):
 
     @extend_schema_field(RiskSerializer)
     def get_risk(self, patient):
-        reasons = clinical.risk_reasons(
-            patient.anaemia_keyword, patient.current_haemoglobin_g_dl, patient.had_caesarean
-        )
+        risk = patient.risk()
         return {
-            "high_risk": bool(reasons),
-            "reasons": reasons,
-            "haemoglobin_g_dl": patient.current_haemoglobin_g_dl,
-            "severity": clinical.anaemia_severity(patient.current_haemoglobin_g_dl),
+            "high_risk": risk.high_risk,
+            "reasons": risk.reasons,
+            "haemoglobin_g_dl": risk.haemoglobin_g_dl,
+            "severity": risk.severity,
         }
 
 
@@ -171,13 +169,9 @@ class PatientListFilters(QueryParameters):
 
 
 def _detail_queryset():
-    return (
-        Patient.objects.select_related("district")
-        .with_risk()
-        .prefetch_related(
-            Prefetch("deliveries", Delivery.objects.order_by("date_of_delivery")),
-            Prefetch("followups", FollowUp.objects.order_by("visit_number")),
-        )
+    return Patient.objects.select_related("district").prefetch_related(
+        Prefetch("deliveries", Delivery.objects.order_by("date_of_delivery")),
+        Prefetch("followups", FollowUp.objects.order_by("visit_number")),
     )
 
 

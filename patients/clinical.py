@@ -233,3 +233,22 @@ def risk_reasons(anaemia_keyword, current_haemoglobin_g_dl, had_caesarean):
     if had_caesarean:
         reasons.append(C_SECTION)
     return reasons
+
+
+class Risk(NamedTuple):
+    """A patient's risk: her reasons (risk_reasons) and her current haemoglobin Reading (or None)."""
+
+    reasons: list
+    current: Reading | None
+
+    @property
+    def high_risk(self):
+        return bool(self.reasons)
+
+    @property
+    def haemoglobin_g_dl(self):
+        return self.current.value if self.current else None
+
+    @property
+    def severity(self):
+        return anaemia_severity(self.haemoglobin_g_dl)

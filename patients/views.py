@@ -3,12 +3,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.db.models import Max
+from django.db.models import Max, Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from patients import clinical
 from patients.forms import DeliveryForm, FollowUpForm, PatientForm, PatientSearchForm
 from patients.models import Delivery, FollowUp, Patient
 
@@ -38,19 +37,20 @@ def patient_list(request):
 @require_GET
 @staff_permission("patients.view_patient")
 def patient_detail(request, patient_id):
-    patient = get_object_or_404(Patient.objects.select_related("district"), patient_id=patient_id)
-    deliveries = list(patient.deliveries.order_by("date_of_delivery"))
-    followups = list(patient.followups.order_by("visit_number"))
-    current_hb = clinical.latest_reading(
-        [(d.date_of_delivery, clinical.DELIVERY, d.haemoglobin_at_delivery) for d in deliveries]
-        + [(f.visit_date, clinical.FOLLOW_UP, f.haemoglobin_g_dl, f.visit_number) for f in followups]
+    patient = get_object_or_404(
+        Patient.objects.select_related("district").prefetch_related(
+            Prefetch("deliveries", Delivery.objects.order_by("date_of_delivery")),
+            Prefetch("followups", FollowUp.objects.order_by("visit_number")),
+        ),
+        patient_id=patient_id,
     )
+    risk = patient.risk()
     context = {
         "patient": patient,
-        "deliveries": deliveries,
-        "followups": followups,
-        "current_hb": current_hb,
-        "severity": clinical.anaemia_severity(current_hb.value) if current_hb else None,
+        "deliveries": patient.deliveries.all(),
+        "followups": patient.followups.all(),
+        "current_hb": risk.current,
+        "severity": risk.severity,
     }
     return render(request, "patients/detail.html", context)
 

@@ -49,8 +49,8 @@ def make_followup(patient=None, **overrides):
     return FollowUp.objects.create(patient=patient, **overrides)
 
 
-def make_user(username, role=None, is_staff=False):
-    user = get_user_model().objects.create_user(username=username, password="not-used", is_staff=is_staff)
+def make_user(username, role=None, is_staff=False, **fields):
+    user = get_user_model().objects.create_user(username=username, password="not-used", is_staff=is_staff, **fields)
     if role:
         user.groups.add(Group.objects.get(name=role))
     return user

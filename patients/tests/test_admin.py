@@ -60,10 +60,10 @@ def test_only_administrators_may_delete(client, data_manager, administrator, rec
 def test_changelist_query_count_does_not_grow_with_rows(
     client, data_manager, records, model, django_assert_num_queries
 ):
-    # session, user, two for permissions, districts for the filter, count, the page of rows;
+    # session, user, permissions, districts for the filter, count, the page of rows;
     # on PostgreSQL the date hierarchy adds its date range and its distinct months.
     model_admin = admin.site._registry[apps.get_model("patients", model)]
-    queries = 7 + (2 if model_admin.date_hierarchy else 0)
+    queries = 6 + (2 if model_admin.date_hierarchy else 0)
     client.force_login(data_manager)
     with django_assert_num_queries(queries):
         response = client.get(reverse(f"admin:patients_{model}_changelist"))

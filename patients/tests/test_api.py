@@ -69,8 +69,8 @@ class TestGetPatient:
             with CaptureQueriesContext(connection) as queries:
                 assert client.get("/api/patients/P001").status_code == 200
             counts.append(len(queries))
-        # token, user's permissions (2), patient with risk, deliveries, follow-ups
-        assert counts == [6, 6]
+        # token, user's permissions, patient, deliveries, follow-ups
+        assert counts == [5, 5]
 
 
 class TestPostPatient:
@@ -121,12 +121,12 @@ class TestListAndSearch:
         for n in range(60):
             make_patient(patient_id=f"L{n:03d}", district=kaski if n % 2 else jhapa, name="Sita" if n < 5 else "Gita")
         client = api(clinician, token=True)
-        with django_assert_num_queries(6):  # token, permissions (2), count, page, district lookup
+        with django_assert_num_queries(5):  # token, permissions, count, page, district lookup
             body = client.get("/api/patients", {"district": "kaski", "page": 2, "page_size": 20}).json()
         assert body["count"] == 30 and [p["patient_id"] for p in body["results"]][:2] == ["L041", "L043"]
         assert client.get("/api/patients", {"q": "sita"}).json()["count"] == 5
         assert client.get("/api/patients", {"q": "L05"}).json()["count"] == 10
-        with django_assert_num_queries(5):
+        with django_assert_num_queries(4):
             assert len(client.get("/api/patients").json()["results"]) == 50
 
     def test_an_unknown_district_matches_no_patient(self, clinician):

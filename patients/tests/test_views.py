@@ -131,8 +131,8 @@ class TestPatientList:
         for n in range(50):
             make_patient(district=districts[n % 3])
         client.force_login(clinician)
-        # session, user, two for permissions, count, page of patients with districts, districts for the filter
-        with django_assert_num_queries(7):
+        # session, user, permissions, count, page of patients with districts, districts for the filter
+        with django_assert_num_queries(6):
             response = client.get(reverse("patients:list"), {"page": 2})
         assert response.status_code == 200
         assert len(response.context["page"].object_list) == 25
@@ -174,8 +174,8 @@ class TestPatientDetail:
         for _ in range(10):
             make_followup(patient)
         client.force_login(clinician)
-        # session, user, two for permissions, patient with district, deliveries, follow-ups
-        with django_assert_num_queries(7):
+        # session, user, permissions, patient with district, deliveries, follow-ups
+        with django_assert_num_queries(6):
             response = client.get(reverse("patients:detail", args=["P001"]))
         assert len(response.context["followups"]) == 10
 
