@@ -252,3 +252,38 @@ class Risk(NamedTuple):
     @property
     def severity(self):
         return anaemia_severity(self.haemoglobin_g_dl)
+
+
+# --- Outliers ----------------------------------------------------------------------------------
+# A value inside its plausible range is flagged for review (never dropped) when it lies more than
+# OUTLIER_SD population standard deviations from its district's mean (the usual 3-sigma rule), or
+# when it jumps between a patient's consecutive readings by more than a change that cannot be
+# physiological over a few weeks: 5 kg of weight, 3 g/dL of haemoglobin (a unit or typing error,
+# a transfusion, or a haemorrhage: all worth a look).
+
+OUTLIER_SD = 3.0
+WEIGHT_JUMP_KG = 5.0
+HAEMOGLOBIN_JUMP_G_DL = 3.0
+
+DISTRICT_SD = "district_sd"
+VISIT_JUMP = "visit_jump"
+
+
+# --- Follow-up frequency and timing -------------------------------------------------------------
+# WHO recommendations on maternal and newborn care for a positive postnatal experience (2022):
+# postnatal contacts within 24 hours, on day 3 (48-72 hours), between days 7-14 and at week 6.
+# Days from a delivery to the first follow-up on or after it are grouped by those windows; a
+# delivery with no later follow-up is "none". Frequency follows WHO's antenatal care model (2016),
+# which asks for at least 8 contacts. Each group is (label, lowest, highest), both included.
+
+FOLLOWUP_TIMING_GROUPS = (("0-3 days", 0, 3), ("4-14 days", 4, 14), ("15-42 days", 15, 42), ("after 42 days", 43, None))
+NO_FOLLOWUP = "none"
+FOLLOWUP_COUNT_GROUPS = (("0", 0, 0), ("1", 1, 1), ("2-3", 2, 3), ("4-7", 4, 7), ("8 or more", 8, None))
+
+
+def group_label(groups, value):
+    """The label of the (label, lowest, highest) group holding `value`."""
+    for label, lowest, highest in groups:
+        if value >= lowest and (highest is None or value <= highest):
+            return label
+    raise ValueError(f"{value} is in none of the groups")
