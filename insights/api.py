@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from hospital.api import QueryParameters, error_responses
 from insights import queries
 from patients import clinical
-from patients.models import District
+from patients.models import DeliveryType, District
 
 InsightFilters = type(
     "InsightFilters",
@@ -41,11 +41,11 @@ class InsightView(APIView):
         filters = InsightFilters(data=request.query_params)
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
-        if data.get("district") is NO_SUCH_DISTRICT or (
-            data.get("from") and data.get("to") and data["from"] > data["to"]
-        ):
-            return Response([])  # a filter that matches nothing (an unknown district, an empty date range)
-        rows = type(self).query(district=data.get("district"), date_from=data.get("from"), date_to=data.get("to"))
+        district = data.get("district")
+        if district is NO_SUCH_DISTRICT:
+            district = District(pk=0)  # an unknown district is a filter that matches nothing, not an error
+        # An empty date range (from after to) matches nothing by itself.
+        rows = type(self).query(district=district, date_from=data.get("from"), date_to=data.get("to"))
         return Response(rows)
 
 
@@ -92,3 +92,120 @@ class HighRiskPatientsView(InsightView):
     )
     def get(self, request):
         return super().get(request)
+
+
+# --- The other five analyses ---------------------------------------------------------------------
+
+
+def _counts(*names):
+    return {name: serializers.IntegerField() for name in names}
+
+
+def _means(*names):
+    return {name: serializers.FloatField(allow_null=True) for name in names}
+
+
+def _row(name, fields):
+    return type(name, (serializers.Serializer,), fields)
+
+
+DistrictMetricsRow = _row("DistrictMetricsRow", {
+    "district": serializers.CharField(),
+    **_counts("n_patients", "n_deliveries", "n_caesarean", "n_with_haemoglobin", "n_anaemic", "n_mild", "n_moderate",
+              "n_severe", "n_with_weight", "n_followups"),
+    **_means("caesarean_rate", "anaemia_prevalence", "mean_haemoglobin_g_dl", "mean_weight_kg",
+             "followups_per_patient"),
+})  # fmt: skip
+_TREND_MEASURES = {
+    **_counts("n_visits", "n_weight", "n_haemoglobin"),
+    **_means("mean_weight_kg", "mean_haemoglobin_g_dl"),
+}
+TrendsResult = _row("TrendsResult", {
+    "by_visit": _row("TrendByVisit", {"visit_number": serializers.IntegerField(), **_TREND_MEASURES})(many=True),
+    "by_month": _row("TrendByMonth", {"month": serializers.CharField(help_text="YYYY-MM"), **_TREND_MEASURES})(
+        many=True),
+    "change": _row("TrendChange", {
+        **_counts("n_weight", "n_haemoglobin"), **_means("mean_weight_change_kg", "mean_haemoglobin_change_g_dl"),
+    })(help_text="Mean change from each patient's first to her latest visit (two or more readings)."),
+})  # fmt: skip
+DeliveryOutcomesResult = _row("DeliveryOutcomesResult", {
+    "by_delivery_type": _row("DeliveryOutcomeRow", {
+        "delivery_type": serializers.ChoiceField(DeliveryType.values),
+        "label": serializers.CharField(),
+        **_counts("n_deliveries", "n_haemoglobin_at_delivery", "n_anaemic_at_delivery", "n_haemoglobin_next_visit",
+                  "n_anaemic_next_visit", "n_term_recorded", "n_preterm"),
+        **_means("mean_haemoglobin_at_delivery", "mean_haemoglobin_next_visit", "anaemia_at_delivery_rate",
+                 "anaemia_next_visit_rate", "preterm_share"),
+    })(many=True),
+    "chi_square": _row("ChiSquare", {
+        "statistic": serializers.FloatField(), "degrees_of_freedom": serializers.IntegerField(),
+        "p_value": serializers.FloatField(), "min_expected_count": serializers.FloatField(),
+    })(allow_null=True, help_text="Delivery type against anaemia at delivery; null when nothing to compare."),
+})  # fmt: skip
+_EFFECT_ROW = _row(
+    "FollowUpEffectRow",
+    {
+        "label": serializers.CharField(),
+        **_counts("n_patients", "n_with_change", "n_anaemic_at_first", "n_resolved"),
+        **_means("mean_haemoglobin_change_g_dl", "resolved_share"),
+    },
+)
+FollowUpEffectResult = _row(
+    "FollowUpEffectResult",
+    {
+        "by_followup_count": _EFFECT_ROW(many=True),
+        "by_first_followup_timing": _EFFECT_ROW(many=True),
+    },
+)
+AnomalyRow = _row(
+    "AnomalyRow",
+    {
+        "patient_id": serializers.CharField(),
+        "record": serializers.ChoiceField(["patient", "delivery", "follow-up"]),
+        "date": serializers.DateField(allow_null=True),
+        "visit_number": serializers.IntegerField(allow_null=True),
+        "field": serializers.CharField(),
+        "value": serializers.FloatField(),
+        "rule": serializers.ChoiceField([clinical.DISTRICT_SD, clinical.VISIT_JUMP]),
+        "score": serializers.FloatField(
+            help_text="The z-score in its district, or the change since the previous visit."
+        ),
+        "reference": serializers.FloatField(help_text="The district's mean, or the previous visit's value."),
+    },
+)
+
+
+def insight_view(query, summary, response):
+    """An InsightView for `query`, documented with its summary and response shape."""
+
+    class View(InsightView):
+        @extend_schema(summary=summary, parameters=[InsightFilters], responses={200: response, **error_responses(400)})
+        def get(self, request):
+            return super().get(request)
+
+    View.query = staticmethod(query)
+    View.__name__ = View.__qualname__ = f"{query.__name__.title().replace('_', '')}View"
+    return View
+
+
+DistrictMetricsView = insight_view(
+    queries.district_metrics,
+    "District metrics: Caesarean rate, anaemia prevalence, means, follow-ups",
+    DistrictMetricsRow(many=True),
+)
+TrendsView = insight_view(
+    queries.trends, "Weight and haemoglobin across follow-ups: by visit, by month, first to latest", TrendsResult
+)
+DeliveryOutcomesView = insight_view(
+    queries.delivery_outcomes,
+    "Delivery type against anaemia (at delivery, at the next visit) and preterm births",
+    DeliveryOutcomesResult,
+)
+FollowUpEffectView = insight_view(
+    queries.followup_effect,
+    "Follow-up frequency and timing against haemoglobin change and anaemia resolved",
+    FollowUpEffectResult,
+)
+AnomaliesView = insight_view(
+    queries.anomalies, "Values to review: 3 SD from the district mean, or jumps between visits", AnomalyRow(many=True)
+)

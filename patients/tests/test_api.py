@@ -214,6 +214,8 @@ ROLE_MATRIX = [
     ("post", "/api/patients/P001/followups", {"visit_number": 7, "visit_date": "2024-05-05"}, 201, 201, 201, 403),
     ("get", "/api/insights/average_weight_by_district", None, 200, 200, 200, 403),
     ("get", "/api/insights/high_risk_patients", None, 200, 200, 200, 403),
+    *[("get", f"/api/insights/{name}", None, 200, 200, 200, 403)
+      for name in ("district_metrics", "trends", "delivery_outcomes", "followup_effect", "anomalies")],
     ("get", "/api/schema/", None, 200, 200, 200, 200),
 ]  # fmt: skip
 

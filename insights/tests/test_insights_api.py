@@ -1,0 +1,89 @@
+"""The five analyses over REST: the query functions' rows as JSON, the same filters, fixed query counts."""
+
+import datetime
+
+import pytest
+from rest_framework.test import APIClient
+
+from insights import queries
+from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
+
+pytestmark = pytest.mark.django_db
+NAMES = ("district_metrics", "trends", "delivery_outcomes", "followup_effect", "anomalies")
+
+
+@pytest.fixture
+def records():
+    kaski, jhapa = make_district("Kaski"), make_district("Jhapa")
+    for n in range(12):
+        patient = make_patient(district=kaski if n % 2 else jhapa, weight_kg=50 + n)
+        make_delivery(patient, date_of_delivery=datetime.date(2024, 1 + n % 6, 3), type_of_delivery="c_section"
+                      if n % 3 == 0 else "normal", haemoglobin_at_delivery=9 + n / 4)  # fmt: skip
+        for visit in range(1 + n % 4):
+            make_followup(patient, visit_date=datetime.date(2024, 7, 1 + visit), weight_kg=55 + visit,
+                          haemoglobin_g_dl=10 + visit / 2)  # fmt: skip
+
+
+def get(user, path, **params):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client.get(path, params)
+
+
+def as_json(value):
+    """The query function's result as the API renders it (dates as ISO text)."""
+    if isinstance(value, dict):
+        return {key: as_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_json(item) for item in value]
+    return value.isoformat() if isinstance(value, datetime.date) else value
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_endpoint_returns_its_query_functions_rows(clinician, records, name, django_assert_num_queries):
+    expected = as_json(getattr(queries, name)())
+    # the user's permissions, then the analysis' own queries (trends: three), nothing per row
+    with django_assert_num_queries(1 + (3 if name == "trends" else 1)):
+        response = get(clinician, f"/api/insights/{name}")
+    assert response.status_code == 200
+    assert response.json() == expected
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_endpoint_honours_the_district_and_dates(clinician, records, name):
+    kaski = make_district("Kaski")
+    params = {"district": " kaski ", "from": "2024-03-01", "to": "2024-12-31"}
+    got = get(clinician, f"/api/insights/{name}/", **params).json()
+    expected = getattr(queries, name)(district=kaski, date_from=datetime.date(2024, 3, 1),
+                                      date_to=datetime.date(2024, 12, 31))  # fmt: skip
+    assert got == as_json(expected)
+    assert got != as_json(getattr(queries, name)()) or name == "anomalies"
+
+
+def test_district_metrics_filtered_to_one_district_has_only_it(clinician, records):
+    rows = get(clinician, "/api/insights/district_metrics", district="Jhapa").json()
+    assert [row["district"] for row in rows] == ["Jhapa"] and rows[0]["n_patients"] == 6
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_unknown_district_or_an_empty_range_matches_nothing(clinician, records, name):
+    for params in ({"district": "Nowhere"}, {"from": "2025-01-01", "to": "2024-01-01"}):
+        response = get(clinician, f"/api/insights/{name}", **params)
+        assert response.status_code == 200
+        body = response.json()
+        if name in ("district_metrics", "anomalies"):
+            assert body == []
+        elif name == "trends":
+            assert body["by_visit"] == [] and body["change"]["n_weight"] == 0
+        elif name == "delivery_outcomes":
+            assert [row["n_deliveries"] for row in body["by_delivery_type"]] == [0, 0, 0]
+            assert body["chi_square"] is None
+        else:
+            assert sum(row["n_patients"] for row in body["by_followup_count"]) == 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_filters_are_named(clinician, name):
+    response = get(clinician, f"/api/insights/{name}", **{"from": "yesterday"})
+    assert response.status_code == 400
+    assert "from" in response.json()["fields"]
