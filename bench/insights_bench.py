@@ -1,0 +1,101 @@
+"""
+Time every insight on a large database: 100,000 patients and 1,000,000 follow-ups by default.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/hospital_bench .venv/bin/python bench/insights_bench.py
+    DATABASE_URL=sqlite:////tmp/bench.sqlite3 .venv/bin/python bench/insights_bench.py
+
+Migrates the database, seeds --patients demo patients when it has none (seed_demo), then tops the
+follow-ups up to --followups by copying existing visits under new visit numbers (one INSERT ...
+SELECT per round, so loading stays in the database), and prints the median of --repeat runs of
+each analysis. Target (the insights issue): each at most 1 s on this 2-core machine, aim for 300 ms.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hospital.settings")
+os.environ.setdefault("DEBUG", "1")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.models import Max  # noqa: E402
+
+from insights import queries  # noqa: E402
+from patients.models import Delivery, District, FollowUp, Patient  # noqa: E402
+
+ANALYSES = [
+    ("average_weight_by_district", queries.average_weight_by_district),
+    ("high_risk_patients", queries.high_risk_patients),
+    ("trends", queries.trends),
+    ("district_metrics", queries.district_metrics),
+    ("anomalies", queries.anomalies),
+    ("delivery_outcomes", queries.delivery_outcomes),
+    ("followup_effect", queries.followup_effect),
+]
+
+
+def top_up_followups(target):
+    """Copy existing visits under visit numbers above every patient's last until `target` rows."""
+    table = FollowUp._meta.db_table
+    started = time.perf_counter()
+    while (count := FollowUp.objects.count()) < target:
+        offset = FollowUp.objects.aggregate(last=Max("visit_number"))["last"]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (patient_id, visit_number, visit_date, weight_kg, haemoglobin_g_dl, "
+                "bp_systolic, bp_diastolic, diagnosis) "
+                f"SELECT patient_id, visit_number + %s, visit_date, weight_kg, haemoglobin_g_dl, bp_systolic, "
+                f"bp_diastolic, diagnosis FROM {table} ORDER BY id LIMIT %s",
+                [offset, target - count],
+            )
+    if connection.vendor in ("postgresql", "sqlite"):
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--followups", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    call_command("seed_demo", patients=args.patients, if_empty=True, verbosity=0)
+    seeded = time.perf_counter() - started
+    topped = top_up_followups(args.followups)
+    print(
+        f"{connection.vendor}: {Patient.objects.count():,} patients, {Delivery.objects.count():,} deliveries, "
+        f"{FollowUp.objects.count():,} follow-ups (seed {seeded:.1f} s, top-up {topped:.1f} s); "
+        f"median of {args.repeat}"
+    )
+    district = District.objects.order_by("name").first()
+    cases = [("all districts", {}), (f"{district.name}, 2024", {
+        "district": district, "date_from": "2024-01-01", "date_to": "2024-12-31"})]  # fmt: skip
+    print(f"{'analysis':<28} {'filters':<20} {'ms':>8} {'rows':>8}")
+    for name, query in ANALYSES:
+        for label, filters in cases:
+            timings = []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                result = query(**filters)
+                timings.append((time.perf_counter() - started) * 1000)
+            rows = (
+                len(result) if isinstance(result, list) else sum(len(v) for v in result.values() if isinstance(v, list))
+            )
+            print(f"{name:<28} {label:<20} {statistics.median(timings):>8.0f} {rows:>8,}")
+
+
+if __name__ == "__main__":
+    main()
