@@ -11,6 +11,7 @@ Every function takes the same filters:
 
 import datetime
 import math
+import sqlite3
 from decimal import Decimal
 
 import scipy.stats
@@ -107,8 +108,9 @@ DISTRICT = District._meta.db_table
 class Scope:
     """The records an analysis reads, as SQL CTEs: `scope` (the patients: in the district and, with
     a date range, active in it), `fu` and `dl` (their follow-ups and deliveries dated in the range),
-    `readings` (every haemoglobin reading among them) and `hb_ends` (each patient's readings numbered
-    from her first and from her latest, by clinical.latest_reading's rule)."""
+    `readings` (every haemoglobin reading among them), `hb_latest` and `hb_ends` (each patient's
+    readings numbered from her latest, or from her first with their count, by the order of
+    clinical.latest_reading)."""
 
     def __init__(self, district=None, date_from=None, date_to=None):
         self.filtered = district is not None or date_from is not None or date_to is not None
@@ -129,7 +131,10 @@ class Scope:
         parts, params = [], []
         for name in needed:
             sql, cte_params = getattr(self, f"_{name}")()
-            parts.append(f"{name} AS ({sql})")
+            # The records are inlined, so the planner reads the tables (and their indexes) instead of a
+            # copy; the patients in scope are worked out once.
+            inline = _NOT_MATERIALIZED() if name in ("fu", "dl") else ""
+            parts.append(f"{name} AS {inline}({sql})")
             params += cte_params
         return "WITH " + ",\n".join(parts), params
 
@@ -176,10 +181,18 @@ class Scope:
             "FROM dl WHERE haemoglobin_at_delivery IS NOT NULL"
         ), []
 
-    def _hb_ends(self):
+    def _hb_latest(self):
+        # One ordering (one sort, or an index walk) per window: her latest reading is number 1.
         return (
             "SELECT patient_id, hb, "
-            "ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY day DESC, source DESC, seq DESC) AS from_latest, "
+            "ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY day DESC, source DESC, seq DESC) AS from_latest "
+            "FROM readings"
+        ), []
+
+    def _hb_ends(self):
+        # Her first reading is number 1, her latest number n_readings: one ordering, not two.
+        return (
+            "SELECT patient_id, hb, "
             "ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY day, source, seq) AS from_first, "
             "COUNT(*) OVER (PARTITION BY patient_id) AS n_readings FROM readings"
         ), []
@@ -190,8 +203,15 @@ _CTE_NEEDS = {
     "fu": ("scope",),
     "dl": ("scope",),
     "readings": ("fu", "dl"),
+    "hb_latest": ("readings",),
     "hb_ends": ("readings",),
 }
+
+
+def _NOT_MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
+    if connection.vendor == "postgresql" or (connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)):
+        return "NOT MATERIALIZED "
+    return ""
 
 
 def _fetch(sql, params):
@@ -237,7 +257,7 @@ def district_metrics(district=None, date_from=None, date_to=None):
     """Per district: patients, deliveries and the Caesarean rate, anaemia prevalence by her current
     haemoglobin (overall and per WHO severity), the mean current haemoglobin, the mean recorded
     weight and follow-ups per patient. Every rate comes with its numerator and denominator. One query."""
-    ctes, params = Scope(district, date_from, date_to).ctes("hb_ends")
+    ctes, params = Scope(district, date_from, date_to).ctes("hb_latest")
     sql = f"""{ctes}
     SELECT district.name AS district, COUNT(*) AS n_patients,
         COALESCE(SUM(deliveries.n), 0) AS n_deliveries, COALESCE(SUM(deliveries.n_caesarean), 0) AS n_caesarean,
@@ -254,7 +274,7 @@ def district_metrics(district=None, date_from=None, date_to=None):
     ) deliveries ON deliveries.patient_id = scope.id
     LEFT JOIN (SELECT patient_id, COUNT(*) AS n FROM fu GROUP BY patient_id) followups
         ON followups.patient_id = scope.id
-    LEFT JOIN (SELECT patient_id, hb FROM hb_ends WHERE from_latest = 1) current ON current.patient_id = scope.id
+    LEFT JOIN (SELECT patient_id, hb FROM hb_latest WHERE from_latest = 1) current ON current.patient_id = scope.id
     GROUP BY district.name
     ORDER BY district.name
     """
@@ -285,15 +305,14 @@ def trends(district=None, date_from=None, date_to=None):
     for column in ("weight_kg", "haemoglobin_g_dl"):
         changes.append(f"""
         (SELECT COUNT(*) AS n, AVG(change) AS mean_change FROM (
-            SELECT SUM(CASE WHEN from_latest = 1 THEN value ELSE 0 END)
+            SELECT SUM(CASE WHEN from_first = n THEN value ELSE 0 END)
                 - SUM(CASE WHEN from_first = 1 THEN value ELSE 0 END) AS change
             FROM (
                 SELECT patient_id, {column} AS value,
                     ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY visit_date, visit_number) AS from_first,
-                    ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY visit_date DESC, visit_number DESC)
-                        AS from_latest
+                    COUNT(*) OVER (PARTITION BY patient_id) AS n
                 FROM fu WHERE {column} IS NOT NULL
-            ) numbered GROUP BY patient_id HAVING COUNT(*) >= 2
+            ) numbered WHERE from_first = 1 OR from_first = n GROUP BY patient_id HAVING MAX(n) >= 2
         ) per_patient) {column}_change""")
     (change,) = _fetch(
         f"{ctes} SELECT weight_kg_change.n AS n_weight, weight_kg_change.mean_change AS mean_weight_change_kg, "
@@ -425,8 +444,8 @@ def followup_effect(district=None, date_from=None, date_to=None):
     ),
     ends AS (
         SELECT patient_id, MAX(CASE WHEN from_first = 1 THEN hb END) AS first_hb,
-            MAX(CASE WHEN from_latest = 1 THEN hb END) AS latest_hb, MAX(n_readings) AS n_readings
-        FROM hb_ends WHERE from_first = 1 OR from_latest = 1 GROUP BY patient_id
+            MAX(CASE WHEN from_first = n_readings THEN hb END) AS latest_hb, MAX(n_readings) AS n_readings
+        FROM hb_ends WHERE from_first = 1 OR from_first = n_readings GROUP BY patient_id
     ),
     per_patient AS (
         SELECT {count_group} AS count_group,
@@ -474,17 +493,11 @@ def _group_case(expression, groups):
     return f"CASE {whens} END"
 
 
-# The values screened for outliers: (record, its CTE, field, the date and visit-number columns).
+# The values screened for outliers, per record: (record, its CTE, fields, date column, visit column).
 OUTLIER_FIELDS = (
-    ("follow-up", "fu", "weight_kg", "fu.visit_date", "fu.visit_number"),
-    ("follow-up", "fu", "haemoglobin_g_dl", "fu.visit_date", "fu.visit_number"),
-    ("follow-up", "fu", "bp_systolic", "fu.visit_date", "fu.visit_number"),
-    ("follow-up", "fu", "bp_diastolic", "fu.visit_date", "fu.visit_number"),
-    ("delivery", "dl", "weight_at_delivery", "dl.date_of_delivery", "NULL"),
-    ("delivery", "dl", "haemoglobin_at_delivery", "dl.date_of_delivery", "NULL"),
-    ("delivery", "dl", "placental_weight", "dl.date_of_delivery", "NULL"),
-    ("patient", "scope", "weight_kg", "NULL", "NULL"),
-    ("patient", "scope", "height_cm", "NULL", "NULL"),
+    ("follow-up", "fu", ("weight_kg", "haemoglobin_g_dl", "bp_systolic", "bp_diastolic"), "visit_date", "visit_number"),
+    ("delivery", "dl", ("weight_at_delivery", "haemoglobin_at_delivery", "placental_weight"), "date_of_delivery", None),
+    ("patient", "scope", ("weight_kg", "height_cm"), None, None),
 )
 # Consecutive follow-ups: (field, the largest plausible change between two visits).
 JUMP_FIELDS = (("weight_kg", clinical.WEIGHT_JUMP_KG), ("haemoglobin_g_dl", clinical.HAEMOGLOBIN_JUMP_G_DL))
@@ -498,51 +511,62 @@ def anomalies(district=None, date_from=None, date_to=None):
     standard deviations (population) from the mean of the same field in the patient's district, and
     each follow-up whose weight or haemoglobin changed from her previous reading of it by more than
     its limit. One row per flag: patient, record, date, visit, field, value, rule, score (the z-score
-    or the change) and reference (the district mean or the previous value); largest first. One query."""
-    ctes, params = Scope(district, date_from, date_to).ctes("fu", "dl")
-    values = " UNION ALL ".join(
-        f"SELECT '{record}' AS record, scope.patient_id, scope.district_id, {day} AS day, "
-        f"{visit} AS visit_number, '{field}' AS field, CAST({table}.{field} AS DOUBLE PRECISION) AS value "
-        f"FROM {table}" + ("" if table == "scope" else f" JOIN scope ON scope.id = {table}.patient_id")
-        + f" WHERE {table}.{field} IS NOT NULL"
-        for record, table, field, day, visit in OUTLIER_FIELDS
-    )  # fmt: skip
+    or the change) and reference (the district mean or the previous value); largest first.
+
+    Four queries: per record type, one pass for the districts' sums and one to pick the values
+    beyond 3 SD (hash joins, no sorting); then the jumps between visits.
+    """
+    scope = Scope(district, date_from, date_to)
+    flagged = []
+    for record, table, fields, day, visit in OUTLIER_FIELDS:
+        ctes, params = scope.ctes(table)
+        rows = table if table == "scope" else f"{table} JOIN scope ON scope.id = {table}.patient_id"
+        value = {field: f"CAST({table}.{field} AS DOUBLE PRECISION)" for field in fields}
+        sums = ", ".join(f"AVG({value[f]}) AS mean_{f}, AVG({value[f]} * {value[f]}) AS square_{f}" for f in fields)
+        beyond = {
+            f: f"({value[f]} - stats.mean_{f}) * ({value[f]} - stats.mean_{f}) "
+            f"> {clinical.OUTLIER_SD**2} * (stats.square_{f} - stats.mean_{f} * stats.mean_{f})"
+            for f in fields
+        }
+        columns = ", ".join(
+            f"{value[f]} AS value_{f}, stats.mean_{f}, stats.square_{f}, "
+            f"CASE WHEN {beyond[f]} THEN 1 ELSE 0 END AS flag_{f}"
+            for f in fields
+        )
+        sql = f"""{ctes},
+        stats AS (SELECT scope.district_id, {sums} FROM {rows} GROUP BY scope.district_id)
+        SELECT scope.patient_id, {f"{table}.{day}" if day else "NULL"} AS day,
+            {f"{table}.{visit}" if visit else "NULL"} AS visit_number, {columns}
+        FROM {rows} JOIN stats ON stats.district_id = scope.district_id
+        WHERE {" OR ".join(f"({condition})" for condition in beyond.values())}
+        """
+        for row in _fetch(sql, params):
+            for field in fields:
+                if row[f"flag_{field}"]:
+                    mean, variance = row[f"mean_{field}"], row[f"square_{field}"] - row[f"mean_{field}"] ** 2
+                    flagged.append({
+                        "record": record, "patient_id": row["patient_id"], "date": _as_date(row["day"]),
+                        "visit_number": row["visit_number"], "field": field, "value": row[f"value_{field}"],
+                        "rule": clinical.DISTRICT_SD, "reference": mean,
+                        "score": (row[f"value_{field}"] - mean) / math.sqrt(variance),
+                    })  # fmt: skip
+    ctes, params = scope.ctes("fu")
     jumps = " UNION ALL ".join(
         f"SELECT scope.patient_id, fu.visit_date AS day, fu.visit_number, '{field}' AS field, fu.{field} AS value, "
         f"LAG(fu.{field}) OVER (PARTITION BY fu.patient_id ORDER BY fu.visit_date, fu.visit_number) AS previous, "
         f"{limit} AS limit_ FROM fu JOIN scope ON scope.id = fu.patient_id WHERE fu.{field} IS NOT NULL"
         for field, limit in JUMP_FIELDS
     )
-    sql = f"""{ctes},
-    screened AS ({values}),
-    district_stats AS (
-        SELECT record, field, district_id, AVG(value) AS mean,
-            AVG(value * value) - AVG(value) * AVG(value) AS variance
-        FROM screened GROUP BY record, field, district_id
-    ),
-    consecutive AS ({jumps})
-    SELECT screened.record, screened.patient_id, screened.day, screened.visit_number, screened.field,
-        screened.value, '{clinical.DISTRICT_SD}' AS rule, district_stats.mean AS reference,
-        district_stats.variance AS variance
-    FROM screened JOIN district_stats ON district_stats.record = screened.record
-        AND district_stats.field = screened.field AND district_stats.district_id = screened.district_id
-    WHERE district_stats.variance > 0
-        AND (screened.value - district_stats.mean) * (screened.value - district_stats.mean)
-            > {clinical.OUTLIER_SD**2} * district_stats.variance
-    UNION ALL
-    SELECT 'follow-up', patient_id, day, visit_number, field, value, '{clinical.VISIT_JUMP}', previous, NULL
-    FROM consecutive WHERE previous IS NOT NULL AND ABS(value - previous) > limit_ + {_JUMP_TOLERANCE}
+    sql = f"""{ctes}, consecutive AS ({jumps})
+    SELECT patient_id, day, visit_number, field, value, previous FROM consecutive
+    WHERE previous IS NOT NULL AND ABS(value - previous) > limit_ + {_JUMP_TOLERANCE}
     """
-    rows = _fetch(sql, params)
-    flagged = []
-    for row in rows:
-        variance = row.pop("variance")
-        if row["rule"] == clinical.DISTRICT_SD:
-            row["score"] = (row["value"] - row["reference"]) / math.sqrt(variance)
-        else:
-            row["score"] = row["value"] - row["reference"]
-        row["date"] = _as_date(row.pop("day"))
-        flagged.append(row)
+    for row in _fetch(sql, params):
+        flagged.append({
+            "record": "follow-up", "patient_id": row["patient_id"], "date": _as_date(row["day"]),
+            "visit_number": row["visit_number"], "field": row["field"], "value": row["value"],
+            "rule": clinical.VISIT_JUMP, "reference": row["previous"], "score": row["value"] - row["previous"],
+        })  # fmt: skip
     flagged.sort(key=lambda row: (row["rule"], -abs(row["score"]), row["patient_id"], row["record"], row["field"]))
     return flagged
 

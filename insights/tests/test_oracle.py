@@ -237,13 +237,14 @@ def test_every_insight_agrees_with_the_oracle_on_the_prototypes_traps():
 
 
 @pytest.mark.parametrize(
-    "query",
-    [queries.district_metrics, queries.delivery_outcomes, queries.followup_effect, queries.anomalies],
-)
-def test_each_analysis_runs_a_fixed_number_of_queries(query, django_assert_num_queries):
+    ("query", "count"),
+    [(queries.district_metrics, 1), (queries.delivery_outcomes, 1), (queries.followup_effect, 1),
+     (queries.anomalies, 4)],
+)  # fmt: skip
+def test_each_analysis_runs_a_fixed_number_of_queries(query, count, django_assert_num_queries):
     build([{"district": "Kaski", "weight_kg": 50.0, "height_cm": 150.0, "condition": "", "deliveries": [],
             "followups": []}])  # fmt: skip
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(count):
         query()
     build_more = [
         {"district": name, "weight_kg": 60.0, "height_cm": 160.0, "condition": "", "followups": [
@@ -256,7 +257,7 @@ def test_each_analysis_runs_a_fixed_number_of_queries(query, django_assert_num_q
     Patient.objects.all().delete()
     build(build_more)
     district = District.objects.get(name="Kaski")
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(count):
         query(district=district, date_from=D(2023, 1, 1), date_to=D(2023, 1, 5))
 
 
