@@ -22,6 +22,15 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture
+def console_errors(page):
+    """The browser console's errors and the page's uncaught exceptions, as they happen."""
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+@pytest.fixture
 def clinician(db):
     return make_user("clinician", roles.CLINICIAN)
 

@@ -48,6 +48,8 @@ def main():
     middle = Patient.objects.order_by("patient_id").values_list("patient_id", flat=True)[Patient.objects.count() // 2]
     district = Patient.objects.filter(patient_id=middle).values_list("district", flat=True).get()
     pages = [
+        ("overview", "/"),
+        ("overview, one district in 2024", f"/?district={district}&from=2024-01-01&to=2024-12-31"),
         ("patient list", "/patients/"),
         ("patient list, page 2000", "/patients/?page=2000"),
         ("patient list, search by name", "/patients/?q=sita"),

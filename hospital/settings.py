@@ -129,7 +129,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "patients:list"
+LOGIN_REDIRECT_URL = "insights:overview"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Internationalisation -------------------------------------------------------------------
@@ -144,6 +144,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # static/plotly/plotly.min.js from the installed plotly package (no CDN).
+    "hospital.staticfiles.PlotlyFinder",
+]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

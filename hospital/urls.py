@@ -8,7 +8,7 @@ admin.site.site_title = "Maternal health records"
 admin.site.index_title = "Records, imports and users"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="patients:list"), name="home"),
+    path("", include("insights.urls")),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("accounts/", include("django.contrib.auth.urls")),

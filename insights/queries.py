@@ -60,6 +60,11 @@ def average_weight_by_district(district=None, date_from=None, date_to=None):
     ]
 
 
+def count_high_risk_patients(district=None, date_from=None, date_to=None):
+    """How many patients high_risk_patients() lists. One query."""
+    return _patients(district, date_from, date_to).high_risk(date_from, date_to).count()
+
+
 def high_risk_patients(district=None, date_from=None, date_to=None):
     """Every high-risk patient once, with all her reasons (clinical.risk_reasons), her current
     haemoglobin and its WHO severity, and her latest delivery's type. One query."""
@@ -286,21 +291,32 @@ def district_metrics(district=None, date_from=None, date_to=None):
     return rows
 
 
-def trends(district=None, date_from=None, date_to=None):
-    """Weight and haemoglobin across follow-ups: the cohort's means and counts by visit number (the
-    prototype's third query) and by month of the visit, and the mean change from each patient's
-    first to her latest visit (patients with two or more readings of it). Three queries."""
-    scope = Scope(district, date_from, date_to)
-    ctes, params = scope.ctes("fu")
-    measures = (
-        "COUNT(*) AS n_visits, COUNT(weight_kg) AS n_weight, AVG(weight_kg) AS mean_weight_kg, "
-        "COUNT(haemoglobin_g_dl) AS n_haemoglobin, AVG(haemoglobin_g_dl) AS mean_haemoglobin_g_dl"
+_TREND_MEASURES = (
+    "COUNT(*) AS n_visits, COUNT(weight_kg) AS n_weight, AVG(weight_kg) AS mean_weight_kg, "
+    "COUNT(haemoglobin_g_dl) AS n_haemoglobin, AVG(haemoglobin_g_dl) AS mean_haemoglobin_g_dl"
+)
+
+
+def trends_by_visit(district=None, date_from=None, date_to=None):
+    """Follow-ups' mean weight and haemoglobin, with their counts, by visit number (the prototype's
+    third query). One query."""
+    ctes, params = Scope(district, date_from, date_to).ctes("fu")
+    return _fetch(
+        f"{ctes} SELECT visit_number, {_TREND_MEASURES} FROM fu GROUP BY visit_number ORDER BY visit_number", params
     )
-    by_visit = _fetch(
-        f"{ctes} SELECT visit_number, {measures} FROM fu GROUP BY visit_number ORDER BY visit_number", params
-    )
+
+
+def trends_by_month(district=None, date_from=None, date_to=None):
+    """Follow-ups' mean weight and haemoglobin, with their counts, by month of the visit (YYYY-MM). One query."""
+    ctes, params = Scope(district, date_from, date_to).ctes("fu")
     month = _sql_dialect()["month"].format("visit_date")
-    by_month = _fetch(f"{ctes} SELECT {month} AS month, {measures} FROM fu GROUP BY {month} ORDER BY month", params)
+    return _fetch(f"{ctes} SELECT {month} AS month, {_TREND_MEASURES} FROM fu GROUP BY {month} ORDER BY month", params)
+
+
+def trends_change(district=None, date_from=None, date_to=None):
+    """The mean change in weight and in haemoglobin from each patient's first visit to her latest
+    (patients with two or more readings of it), with those numbers of patients. One query."""
+    ctes, params = Scope(district, date_from, date_to).ctes("fu")
     changes = []
     for column in ("weight_kg", "haemoglobin_g_dl"):
         changes.append(f"""
@@ -321,7 +337,18 @@ def trends(district=None, date_from=None, date_to=None):
         f"FROM {changes[0]} CROSS JOIN {changes[1]}",
         params,
     )
-    return {"by_visit": by_visit, "by_month": by_month, "change": change}
+    return change
+
+
+def trends(district=None, date_from=None, date_to=None):
+    """Weight and haemoglobin across follow-ups: by visit number, by month, and the change from
+    first to latest visit (trends_by_visit, trends_by_month, trends_change). Three queries."""
+    filters = {"district": district, "date_from": date_from, "date_to": date_to}
+    return {
+        "by_visit": trends_by_visit(**filters),
+        "by_month": trends_by_month(**filters),
+        "change": trends_change(**filters),
+    }
 
 
 def patient_timeline(patient, date_from=None, date_to=None):
@@ -576,3 +603,14 @@ def _as_date(value):
     if value is None or isinstance(value, datetime.date):
         return value
     return datetime.date.fromisoformat(value)
+
+
+def deliveries_by_month(district=None, date_from=None, date_to=None):
+    """Deliveries per month of delivery and type: rows of month (YYYY-MM), delivery_type, n. One query."""
+    ctes, params = Scope(district, date_from, date_to).ctes("dl")
+    month = _sql_dialect()["month"].format("date_of_delivery")
+    return _fetch(
+        f"{ctes} SELECT {month} AS month, type_of_delivery AS delivery_type, COUNT(*) AS n_deliveries FROM dl "
+        f"GROUP BY {month}, type_of_delivery ORDER BY month, delivery_type",
+        params,
+    )

@@ -82,7 +82,7 @@ def test_login_page_logs_in_and_out(client, db, django_user_model, settings):
     assert "correct username and password" in response.content.decode()
     response = client.post(reverse("login"), {"username": "nurse", "password": "a-long-Passphrase-1"})
     assert response.status_code == 302
-    assert response.url == reverse("patients:list")
+    assert response.url == reverse("insights:overview")
     assert client.post(reverse("logout")).status_code == 302
     assert client.get(reverse("patients:list")).status_code == 302
 

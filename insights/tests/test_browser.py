@@ -1,0 +1,62 @@
+"""The dashboard in the system's Chromium: every chart draws, filters redraw it, no console errors."""
+
+import datetime
+
+import pytest
+
+from patients import roles
+from patients.tests.factories import make_delivery, make_district, make_followup, make_patient, make_user
+from patients.tests.test_browser import (  # noqa: F401 (fixtures and marks shared with the staff pages)
+    ARTIFACTS,
+    log_in,
+    pytestmark,
+    role_groups,
+)
+
+CHARTS = ("weight", "anaemia", "caesarean", "deliveries", "visits")
+
+
+@pytest.fixture
+def records():
+    kaski, jhapa = make_district("Kaski"), make_district("Jhapa")
+    for n in range(12):
+        patient = make_patient(district=kaski if n % 2 else jhapa, weight_kg=46 + n, condition="")
+        make_delivery(patient, date_of_delivery=datetime.date(2024, 1 + n % 6, 5), haemoglobin_at_delivery=8 + n / 2,
+                      type_of_delivery="c_section" if n % 4 == 0 else "normal")  # fmt: skip
+        for visit in range(1 + n % 3):
+            make_followup(patient, visit_date=datetime.date(2024, 8, 1 + visit), haemoglobin_g_dl=9 + n / 3,
+                          weight_kg=50 + n)  # fmt: skip
+
+
+def drawn_points(page, name):
+    """The data points Plotly drew in a chart: bars and markers inside its SVG."""
+    return page.locator(f"#chart-{name} svg.main-svg g.point, #chart-{name} svg.main-svg path.point").count()
+
+
+def test_a_clinician_sees_every_chart_draw_and_narrows_it_by_district(page, live_server, records, console_errors):
+    nurse = make_user("nurse", roles.CLINICIAN)
+    nurse.set_password("a-long-Passphrase-1")
+    nurse.save()
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    log_in(page, live_server, "nurse", "a-long-Passphrase-1")
+    page.get_by_role("heading", name="Overview").wait_for()
+    for name in CHARTS:
+        page.locator(f"#chart-{name} svg.main-svg").first.wait_for()
+        assert drawn_points(page, name) > 0, name
+    assert drawn_points(page, "weight") == 2  # one bar per district
+    page.screenshot(path=ARTIFACTS / "overview.png", full_page=True)
+
+    page.get_by_label("District").select_option(label="Kaski")
+    page.get_by_role("button", name="Show").click()
+    page.get_by_role("heading", name="Overview · Kaski").wait_for()
+    page.locator("#chart-weight svg.main-svg").first.wait_for()
+    assert drawn_points(page, "weight") == 1
+    assert page.get_by_label("District").input_value() != ""  # the filter is kept
+    page.screenshot(path=ARTIFACTS / "overview-kaski.png", full_page=True)
+
+    page.get_by_label("From").fill("2030-01-01")
+    page.get_by_role("button", name="Show").click()
+    page.get_by_text("No data for these filters.").first.wait_for()
+    assert page.locator("svg.main-svg").count() == 0
+    assert console_errors == []

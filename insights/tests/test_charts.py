@@ -1,0 +1,54 @@
+"""The chart functions: rows in, a Plotly figure's JSON out, with its n, units, scope and empty state."""
+
+import json
+
+from insights import charts
+
+DISTRICTS = [
+    {"district": "Kaski", "n_patients": 40, "n_deliveries": 30, "n_caesarean": 9, "caesarean_rate": 0.3,
+     "n_with_haemoglobin": 38, "n_anaemic": 19, "n_mild": 10, "n_moderate": 8, "n_severe": 1},
+    {"district": "Doti", "n_patients": 2, "n_deliveries": 0, "n_caesarean": 0, "caesarean_rate": None,
+     "n_with_haemoglobin": 0, "n_anaemic": 0, "n_mild": 0, "n_moderate": 0, "n_severe": 0},
+]  # fmt: skip
+
+
+def test_nothing_to_draw_gives_none_so_the_page_says_so():
+    assert charts.average_weight_chart([]) is None
+    assert charts.anaemia_chart([DISTRICTS[1]]) is None
+    assert charts.caesarean_chart([DISTRICTS[1]]) is None
+    assert charts.deliveries_by_month_chart([]) is None
+    assert charts.visit_trends_chart([]) is None
+
+
+def test_the_caesarean_chart_draws_the_who_band_and_carries_its_counts():
+    figure = charts.caesarean_chart(DISTRICTS, "Kaski, 2024")
+    assert figure["layout"]["title"]["text"] == "Caesarean rate by district (Kaski, 2024)"
+    (band,) = figure["layout"]["shapes"]
+    assert (band["y0"], band["y1"]) == (10, 15)
+    (bar,) = figure["data"]
+    assert bar["x"] == ["Kaski"] and bar["y"] == [30.0]  # a district without deliveries has no rate to draw
+    assert bar["customdata"] == [[9, 30]] and "deliveries" in bar["hovertemplate"]
+    assert figure["layout"]["yaxis"]["title"]["text"] == "Caesarean deliveries (%)"
+
+
+def test_anaemia_is_stacked_by_severity_as_shares_of_patients_with_a_reading():
+    figure = charts.anaemia_chart(DISTRICTS)
+    assert [trace["name"] for trace in figure["data"]] == ["mild", "moderate", "severe"]
+    assert [round(trace["y"][0], 2) for trace in figure["data"]] == [26.32, 21.05, 2.63]
+    assert figure["layout"]["barmode"] == "stack"
+    assert all(trace["marker"]["color"] in charts.PALETTE for trace in figure["data"])
+
+
+def test_deliveries_by_month_fill_missing_months_with_zero_per_type():
+    rows = [{"month": "2024-01", "delivery_type": "normal", "n_deliveries": 3},
+            {"month": "2024-02", "delivery_type": "c_section", "n_deliveries": 1}]  # fmt: skip
+    figure = charts.deliveries_by_month_chart(rows)
+    by_name = {trace["name"]: trace["y"] for trace in figure["data"]}
+    assert by_name == {"Normal vaginal": [3, 0], "Assisted (vacuum/forceps)": [0, 0], "Caesarean section": [0, 1]}
+
+
+def test_a_figure_is_plain_json_for_json_script():
+    figure = charts.visit_trends_chart([{"visit_number": 1, "n_visits": 4, "n_weight": 4, "mean_weight_kg": 55.0,
+                                         "n_haemoglobin": 3, "mean_haemoglobin_g_dl": 10.5}])  # fmt: skip
+    assert json.loads(json.dumps(figure)) == figure
+    assert [trace["customdata"] for trace in figure["data"]] == [[3], [4]]
