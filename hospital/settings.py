@@ -166,6 +166,19 @@ WHITENOISE_USE_FINDERS = True
 
 ANAEMIA_HB_CUTOFF_G_DL = float(os.environ.get("ANAEMIA_HB_CUTOFF_G_DL", "11.0"))
 
+# --- Insights cache -------------------------------------------------------------------------
+# Insight results are cached until any record changes (insights/cache.py). The database cache is
+# shared by every worker process and needs no extra server; its table comes with `migrate`.
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "hospital_cache",
+        "OPTIONS": {"MAX_ENTRIES": 20_000},
+    }
+}
+INSIGHTS_CACHE_SECONDS = int(os.environ.get("INSIGHTS_CACHE_SECONDS", 24 * 3600))
+
 # --- Workbook import ------------------------------------------------------------------------
 # How a text date such as 12/03/2023 is read: "DMY" (12 March, as in Nepal and Europe) or "MDY".
 

@@ -4,6 +4,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from insights import charts, queries
+from insights.cache import cached
 from insights.forms import InsightFilterForm
 from patients.views import staff_permission
 
@@ -20,15 +21,18 @@ def overview(request):
     if form.is_bound and not form.is_valid():
         return render(request, "insights/overview.html", context)
     filters, scope = form.filters(), form.scope()
-    districts = queries.district_metrics(**filters)
+    districts, n_high_risk, weights, by_visit, by_month = cached(
+        (queries.district_metrics, filters),
+        (queries.count_high_risk_patients, filters),
+        (queries.average_weight_by_district, filters),
+        (queries.trends_by_visit, filters),
+        (queries.deliveries_by_month, filters),
+    )
     totals = {key: sum(row[key] for row in districts) for key in (
         "n_patients", "n_deliveries", "n_caesarean", "n_anaemic", "n_with_haemoglobin", "n_followups")}  # fmt: skip
     totals["caesarean_rate"] = _rate(totals["n_caesarean"], totals["n_deliveries"])
     totals["anaemia_prevalence"] = _rate(totals["n_anaemic"], totals["n_with_haemoglobin"])
-    totals["n_high_risk"] = queries.count_high_risk_patients(**filters)
-    weights = queries.average_weight_by_district(**filters)
-    by_visit = queries.trends_by_visit(**filters)
-    by_month = queries.deliveries_by_month(**filters)
+    totals["n_high_risk"] = n_high_risk
     context.update(
         scope=scope,
         totals=totals,

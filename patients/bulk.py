@@ -7,6 +7,8 @@ which builds SQL per object. The database's constraints still check every row.
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
+from patients.signals import records_changed
+
 # SQLite allows 32,766 parameters per statement; stay well below it.
 MAX_PARAMETERS = 900
 
@@ -25,6 +27,7 @@ def insert_rows(model, fields, rows):
             chunk = rows[start : start + per_statement]
             sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row_sql] * len(chunk))
             cursor.execute(sql, [value for row in chunk for value in row])
+    records_changed.send(sender=model)
 
 
 def insert_instances(model, instances):

@@ -20,6 +20,7 @@ from django.db import connection
 from patients import clinical
 from patients.bulk import insert_rows
 from patients.models import Delivery, District, FollowUp, Patient
+from patients.signals import records_changed
 
 # Every generated date lies on or before this day, so a seed gives the same rows on any day.
 LAST_DAY = datetime.date(2026, 6, 30)
@@ -347,3 +348,4 @@ def delete_all_records():
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")
+    records_changed.send(sender=Patient)

@@ -31,6 +31,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 from patients import clinical
 from patients.bulk import insert_instances, insert_values
 from patients.models import Delivery, District, FollowUp, ImportBatch, Patient, normalise_district_name
+from patients.signals import records_changed
 from patients.workbook import (
     IGNORED_COLUMNS,
     REQUIRED_COLUMNS,
@@ -695,6 +696,7 @@ def apply_import(plan, *, user=None, source=ImportBatch.Source.COMMAND, skip_inv
         for kind in SHEET_ORDER:
             if kind in plan.sheets:
                 _write_sheet(plan.sheets[kind], batch, user)
+        records_changed.send(sender=Patient)
     return batch
 
 

@@ -5,6 +5,8 @@ import datetime
 import pytest
 from django.urls import reverse
 
+from patients.bulk import insert_values
+from patients.models import FollowUp, Patient
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
 
 pytestmark = pytest.mark.django_db
@@ -32,9 +34,9 @@ def test_a_user_without_a_role_is_refused(client, no_role_user):
 
 def test_the_overview_shows_totals_and_every_chart(client, clinician, records, django_assert_num_queries):
     client.force_login(clinician)
-    # session, user, permissions; district metrics, high-risk count, average weight, visits, deliveries by month;
-    # the district filter's choices
-    with django_assert_num_queries(9):
+    client.get(reverse("insights:overview"))  # computes the insights and caches them
+    # session, user, permissions; the data version and the cached results; the district filter's choices
+    with django_assert_num_queries(6):
         response = client.get(reverse("insights:overview"))
     assert response.status_code == 200
     totals = response.context["totals"]
@@ -70,3 +72,34 @@ def test_bad_filters_are_named_and_kept(client, clinician, records):
     page = response.content.decode()
     assert "To: The last day is before the first." in page
     assert 'value="2024-05-01"' in page and "totals" not in response.context
+
+
+def _n_followups(client):
+    return client.get(reverse("insights:overview")).context["totals"]["n_followups"]
+
+
+def test_a_new_follow_up_changes_the_next_page_view(client, clinician, records, django_capture_on_commit_callbacks):
+    client.force_login(clinician)
+    before = _n_followups(client)
+    assert _n_followups(client) == before  # served from the cache
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        make_followup(Patient.objects.first(), visit_date=datetime.date(2024, 12, 1))
+    assert callbacks  # the version changes again when the write commits
+    assert _n_followups(client) == before + 1
+
+
+def test_an_import_a_bulk_insert_and_a_delete_each_change_the_next_page_view(client, clinician, records, tmp_path):
+    from patients.importing import apply_import, plan_import
+    from patients.tests.workbooks import followup_row, make_workbook, patient_row, standard_sheets
+
+    client.force_login(clinician)
+    before = _n_followups(client)
+    sheets = standard_sheets(patients=[patient_row("IMP1")], deliveries=[], followups=[followup_row("IMP1", 1)])
+    apply_import(plan_import(make_workbook(tmp_path / "w.xlsx", sheets)))
+    assert _n_followups(client) == before + 1
+    patient = Patient.objects.get(patient_id="IMP1")
+    insert_values(FollowUp, ["patient_id", "visit_number", "visit_date", "diagnosis"],
+                  [[patient.pk, 2, datetime.date(2024, 12, 2), ""]])  # fmt: skip
+    assert _n_followups(client) == before + 2
+    patient.delete()
+    assert _n_followups(client) == before
