@@ -19,6 +19,8 @@ SEVERITY_COLOURS = {"mild": "#F0E442", "moderate": "#E69F00", "severe": "#D55E00
 DELIVERY_COLOURS = {"normal": "#009E73", "assisted": "#56B4E9", "c_section": "#CC79A7"}
 # WHO statement on caesarean section rates (2015): no population benefit above about 10-15%.
 WHO_CAESAREAN_BAND = (10, 15)
+# A second y axis, on the right, for weight beside haemoglobin.
+WEIGHT_AXIS = {"title": {"text": "Weight (kg)"}, "overlaying": "y", "side": "right", "tickformat": ".1f"}
 
 
 def _figure(traces, title, x_title, y_title, **layout):
@@ -118,5 +120,104 @@ def visit_trends_chart(by_visit, scope=""):
     )  # fmt: skip
     return _figure([haemoglobin, weight], f"Mean haemoglobin and weight by visit number{_for(scope)}",
                    "Visit number", "Haemoglobin (g/dL)",
-                   yaxis2={"title": {"text": "Weight (kg)"}, "overlaying": "y", "side": "right"},
+                   yaxis2=WEIGHT_AXIS,
                    xaxis={"dtick": 1})  # fmt: skip
+
+
+def monthly_trends_chart(by_month, scope=""):
+    rows = [row for row in by_month if row["n_visits"]]
+    if not rows:
+        return None
+    months = [row["month"] for row in rows]
+    haemoglobin = go.Scatter(
+        x=months, y=[row["mean_haemoglobin_g_dl"] for row in rows], customdata=[row["n_haemoglobin"] for row in rows],
+        name="haemoglobin (g/dL)", mode="lines+markers", line_color=PALETTE[3], marker_color=PALETTE[3],
+        hovertemplate="%{x}: %{y:.2f} g/dL<br>n = %{customdata}<extra></extra>",
+    )  # fmt: skip
+    weight = go.Scatter(
+        x=months, y=[row["mean_weight_kg"] for row in rows], customdata=[row["n_weight"] for row in rows],
+        name="weight (kg)", mode="lines+markers", line_color=PALETTE[0], marker_color=PALETTE[0], line_dash="dot",
+        yaxis="y2", hovertemplate="%{x}: %{y:.1f} kg<br>n = %{customdata}<extra></extra>",
+    )  # fmt: skip
+    return _figure([haemoglobin, weight], f"Mean haemoglobin and weight at follow-up by month{_for(scope)}",
+                   "Month of visit", "Haemoglobin (g/dL)", xaxis={"type": "category"},
+                   yaxis2=WEIGHT_AXIS)  # fmt: skip
+
+
+def delivery_outcomes_chart(rows, scope=""):
+    rows = [row for row in rows if row["n_deliveries"]]
+    if not rows:
+        return None
+    measures = [
+        ("anaemia_at_delivery_rate", "n_anaemic_at_delivery", "n_haemoglobin_at_delivery", "at delivery", PALETTE[3]),
+        ("anaemia_next_visit_rate", "n_anaemic_next_visit", "n_haemoglobin_next_visit", "at the next visit",
+         PALETTE[1]),
+    ]  # fmt: skip
+    bars = [
+        go.Bar(
+            x=[row["label"] for row in rows],
+            y=[100 * (row[rate] or 0) for row in rows],
+            customdata=[[row[numerator], row[denominator]] for row in rows],
+            name=f"anaemic {when}",
+            marker_color=colour,
+            hovertemplate=f"%{{x}}, anaemic {when}: %{{y:.1f}}%<br>"
+            "%{customdata[0]} of %{customdata[1]}<extra></extra>",
+        )  # fmt: skip
+        for rate, numerator, denominator, when, colour in measures
+    ]
+    return _figure(bars, f"Anaemia by delivery type{_for(scope)}", "Delivery type",
+                   "Anaemic (% of those with a reading)", barmode="group")  # fmt: skip
+
+
+def followup_effect_chart(rows, grouping_title, scope=""):
+    rows = [row for row in rows if row["n_patients"]]
+    if not rows:
+        return None
+    bar = go.Bar(
+        x=[row["label"] for row in rows], y=[100 * (row["resolved_share"] or 0) for row in rows],
+        customdata=[[row["n_resolved"], row["n_anaemic_at_first"], row["n_patients"]] for row in rows],
+        marker_color=PALETTE[2], name="anaemia resolved",
+        hovertemplate="%{x}: %{y:.1f}% resolved<br>%{customdata[0]} of %{customdata[1]} anaemic at first"
+        "<br>%{customdata[2]} patients in the group<extra></extra>",
+    )  # fmt: skip
+    return _figure([bar], f"Anaemia resolved by the latest reading, by {grouping_title}{_for(scope)}",
+                   grouping_title.capitalize(), "Resolved (% of those anaemic at first)")  # fmt: skip
+
+
+def patient_timeline_chart(rows, patient_id, cutoff):
+    """One patient's haemoglobin and weight over time, the anaemia cut-off drawn, deliveries marked."""
+    haemoglobin = [row for row in rows if row["haemoglobin_g_dl"] is not None]
+    weight = [row for row in rows if row["weight_kg"] is not None]
+    if not haemoglobin and not weight:
+        return None
+
+    def label(row):
+        return "delivery" if row["record"] == "delivery" else f"visit {row['visit_number']}"
+
+    traces = [
+        go.Scatter(
+            x=[row["date"].isoformat() for row in haemoglobin], y=[row["haemoglobin_g_dl"] for row in haemoglobin],
+            text=[label(row) for row in haemoglobin], name="haemoglobin (g/dL)", mode="lines+markers",
+            line_color=PALETTE[3], marker={"color": PALETTE[3], "size": 9, "symbol": [
+                "diamond" if row["record"] == "delivery" else "circle" for row in haemoglobin]},
+            hovertemplate="%{x}, %{text}: %{y:.1f} g/dL<extra></extra>",
+        ),
+        go.Scatter(
+            x=[row["date"].isoformat() for row in weight], y=[row["weight_kg"] for row in weight],
+            text=[label(row) for row in weight], name="weight (kg)", mode="lines+markers", yaxis="y2",
+            line_color=PALETTE[0], line_dash="dot", marker_color=PALETTE[0],
+            hovertemplate="%{x}, %{text}: %{y:.1f} kg<extra></extra>",
+        ),
+    ]  # fmt: skip
+    shapes = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": cutoff, "y1": cutoff,
+               "line": {"color": PALETTE[3], "dash": "dash", "width": 1}}]  # fmt: skip
+    shapes += [
+        {"type": "line", "xref": "x", "x0": row["date"].isoformat(), "x1": row["date"].isoformat(), "yref": "paper",
+         "y0": 0, "y1": 1, "line": {"color": PALETTE[4], "width": 1}}
+        for row in rows if row["record"] == "delivery"
+    ]  # fmt: skip
+    notes = [{"xref": "paper", "x": 0, "y": cutoff, "yref": "y", "text": f"anaemia below {cutoff:g} g/dL",
+              "showarrow": False, "xanchor": "left", "yanchor": "bottom", "font": {"size": 11}}]  # fmt: skip
+    return _figure(traces, f"Haemoglobin and weight of {patient_id} (deliveries marked)", "Date",
+                   "Haemoglobin (g/dL)", shapes=shapes, annotations=notes,
+                   yaxis2=WEIGHT_AXIS)  # fmt: skip

@@ -65,33 +65,36 @@ def count_high_risk_patients(district=None, date_from=None, date_to=None):
     return _patients(district, date_from, date_to).high_risk(date_from, date_to).count()
 
 
-def high_risk_patients(district=None, date_from=None, date_to=None):
-    """Every high-risk patient once, with all her reasons (clinical.risk_reasons), her current
-    haemoglobin and its WHO severity, and her latest delivery's type. One query."""
-    patients = (
+def high_risk_queryset(district=None, date_from=None, date_to=None):
+    """The high-risk patients as values() rows with their risk annotations (for paging and sorting)."""
+    return (
         _patients(district, date_from, date_to)
         .high_risk(date_from, date_to)
         .values(
             "patient_id", "name", "condition", "district__name", "latest_delivery_type", "anaemia_keyword",
             "current_haemoglobin_g_dl", "had_caesarean",
         )
-        .order_by("patient_id")
     )  # fmt: skip
-    return [
-        {
-            "patient_id": row["patient_id"],
-            "name": row["name"],
-            "condition": row["condition"],
-            "delivery_type": row["latest_delivery_type"],
-            "reasons": clinical.risk_reasons(
-                row["anaemia_keyword"], row["current_haemoglobin_g_dl"], row["had_caesarean"]
-            ),
-            "haemoglobin_g_dl": row["current_haemoglobin_g_dl"],
-            "severity": clinical.anaemia_severity(row["current_haemoglobin_g_dl"]),
-            "district": row["district__name"],
-        }
-        for row in patients
-    ]
+
+
+def high_risk_row(row):
+    """A high_risk_queryset() row in the shape the API and the pages show."""
+    return {
+        "patient_id": row["patient_id"],
+        "name": row["name"],
+        "condition": row["condition"],
+        "delivery_type": row["latest_delivery_type"],
+        "reasons": clinical.risk_reasons(row["anaemia_keyword"], row["current_haemoglobin_g_dl"], row["had_caesarean"]),
+        "haemoglobin_g_dl": row["current_haemoglobin_g_dl"],
+        "severity": clinical.anaemia_severity(row["current_haemoglobin_g_dl"]),
+        "district": row["district__name"],
+    }
+
+
+def high_risk_patients(district=None, date_from=None, date_to=None):
+    """Every high-risk patient once, with all her reasons (clinical.risk_reasons), her current
+    haemoglobin and its WHO severity, and her latest delivery's type; by patient_id. One query."""
+    return [high_risk_row(row) for row in high_risk_queryset(district, date_from, date_to).order_by("patient_id")]
 
 
 def _round(value):

@@ -1,12 +1,27 @@
 """The dashboard's pages: each renders what the insights' query functions return."""
 
+from django.core.paginator import Paginator
+from django.db.models import F
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from insights import charts, queries
 from insights.cache import cached
+from insights.export import export_rows
 from insights.forms import InsightFilterForm
 from patients.views import staff_permission
+
+# The dashboard's pages, in the order of its navigation (templates/insights/nav.html).
+INSIGHT_PAGES = [
+    ("insights:overview", "Overview"),
+    ("insights:districts", "Districts"),
+    ("insights:high_risk", "High-risk patients"),
+    ("insights:trends", "Weight and haemoglobin"),
+    ("insights:deliveries", "Delivery type"),
+    ("insights:followups", "Follow-ups"),
+    ("insights:anomalies", "Values to review"),
+]
 
 
 def _rate(numerator, denominator):
@@ -17,7 +32,7 @@ def _rate(numerator, denominator):
 @staff_permission("patients.view_patient")
 def overview(request):
     form = InsightFilterForm(request.GET or None)
-    context = {"form": form, "scope": ""}
+    context = {"form": form, "scope": "", "insight_pages": INSIGHT_PAGES}
     if form.is_bound and not form.is_valid():
         return render(request, "insights/overview.html", context)
     filters, scope = form.filters(), form.scope()
@@ -69,3 +84,205 @@ def _cell(value):
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
     return value
+
+
+def _table(title, rows, columns, links=None):
+    """A table for the page: `columns` are row keys; `links` maps a column to a function of the row
+    giving the URL its cell links to."""
+    links = links or {}
+    return {
+        "title": title,
+        "header": [column.replace("_", " ") for column in columns],
+        "rows": [
+            [{"text": _cell(row[c]), "url": links[c](row)} if c in links else _cell(row[c]) for c in columns]
+            for row in rows
+        ],
+    }
+
+
+def _analysis_page(request, title, build):
+    """Filters, then `build(filters, scope)` -> (charts, tables, summary) for the analysis template."""
+    form = InsightFilterForm(request.GET or None)
+    context = {"form": form, "title": title, "scope": "", "insight_pages": INSIGHT_PAGES}
+    if not form.is_bound or form.is_valid():
+        context["scope"] = form.scope()
+        context["charts"], context["tables"], context["summary"] = build(form.filters(), context["scope"])
+    return render(request, "insights/analysis.html", context)
+
+
+DISTRICT_COLUMNS = [
+    "district", "n_patients", "n_deliveries", "n_caesarean", "caesarean_rate", "n_with_haemoglobin", "n_anaemic",
+    "n_mild", "n_moderate", "n_severe", "anaemia_prevalence", "mean_haemoglobin_g_dl", "mean_weight_kg",
+    "n_followups", "followups_per_patient",
+]  # fmt: skip
+
+
+@require_GET
+@staff_permission("patients.view_patient")
+def districts(request):
+    def build(filters, scope):
+        (rows,) = cached((queries.district_metrics, filters))
+        charts_ = [
+            _chart("anaemia", charts.anaemia_chart(rows, scope), [], []),
+            _chart("caesarean", charts.caesarean_chart(rows, scope), [], []),
+        ]
+        return charts_, [_table("District metrics", rows, DISTRICT_COLUMNS)], ""
+
+    return _analysis_page(request, "Districts", build)
+
+
+TREND_COLUMNS = ["n_visits", "n_weight", "mean_weight_kg", "n_haemoglobin", "mean_haemoglobin_g_dl"]
+
+
+@require_GET
+@staff_permission("patients.view_patient")
+def trends(request):
+    def build(filters, scope):
+        by_visit, by_month, change = cached(
+            (queries.trends_by_visit, filters), (queries.trends_by_month, filters), (queries.trends_change, filters)
+        )
+        charts_ = [
+            _chart("visits", charts.visit_trends_chart(by_visit, scope), [], []),
+            _chart("months", charts.monthly_trends_chart(by_month, scope), [], []),
+        ]
+        tables = [
+            _table("Change from each patient's first visit to her latest", [change],
+                   ["n_weight", "mean_weight_change_kg", "n_haemoglobin", "mean_haemoglobin_change_g_dl"]),
+            _table("By visit number", by_visit, ["visit_number", *TREND_COLUMNS]),
+            _table("By month of visit", by_month, ["month", *TREND_COLUMNS]),
+        ]  # fmt: skip
+        return charts_, tables, ""
+
+    return _analysis_page(request, "Weight and haemoglobin over follow-ups", build)
+
+
+OUTCOME_COLUMNS = [
+    "label", "n_deliveries", "n_haemoglobin_at_delivery", "n_anaemic_at_delivery", "anaemia_at_delivery_rate",
+    "mean_haemoglobin_at_delivery", "n_haemoglobin_next_visit", "n_anaemic_next_visit", "anaemia_next_visit_rate",
+    "mean_haemoglobin_next_visit", "n_term_recorded", "n_preterm", "preterm_share",
+]  # fmt: skip
+
+
+def chi_square_in_words(result):
+    """The chi-square test of delivery type against anaemia at delivery, for a clinician."""
+    if result is None:
+        return "Too few deliveries with a haemoglobin reading to compare delivery types."
+    verdict = (
+        "differs between delivery types more than chance would explain"
+        if result["p_value"] < 0.05
+        else "shows no clear difference between delivery types"
+    )
+    words = (
+        f"Anaemia at delivery {verdict} (chi-square {result['statistic']:.2f}, "
+        f"{result['degrees_of_freedom']} degrees of freedom, p = {result['p_value']:.3g}). "
+        "An association, not a cause."
+    )
+    if result["min_expected_count"] < 5:
+        words += " Some groups are small (an expected count below 5): read the p-value with care."
+    return words
+
+
+@require_GET
+@staff_permission("patients.view_patient")
+def deliveries(request):
+    def build(filters, scope):
+        (outcomes,) = cached((queries.delivery_outcomes, filters))
+        rows = outcomes["by_delivery_type"]
+        charts_ = [_chart("outcomes", charts.delivery_outcomes_chart(rows, scope), [], [])]
+        return charts_, [_table("By delivery type", rows, OUTCOME_COLUMNS)], chi_square_in_words(outcomes["chi_square"])
+
+    return _analysis_page(request, "Delivery type and anaemia", build)
+
+
+EFFECT_COLUMNS = [
+    "label", "n_patients", "n_with_change", "mean_haemoglobin_change_g_dl", "n_anaemic_at_first", "n_resolved",
+    "resolved_share",
+]  # fmt: skip
+
+
+@require_GET
+@staff_permission("patients.view_patient")
+def followups(request):
+    def build(filters, scope):
+        (effect,) = cached((queries.followup_effect, filters))
+        by_count, by_timing = effect["by_followup_count"], effect["by_first_followup_timing"]
+        charts_ = [
+            _chart("count", charts.followup_effect_chart(by_count, "number of follow-ups", scope), [], []),
+            _chart("timing", charts.followup_effect_chart(by_timing, "days to the first follow-up", scope), [], []),
+        ]
+        tables = [
+            _table("By number of follow-ups", by_count, EFFECT_COLUMNS),
+            _table("By days from her latest delivery to the first follow-up after it", by_timing, EFFECT_COLUMNS),
+        ]
+        return charts_, tables, ""
+
+    return _analysis_page(request, "Follow-up frequency and timing", build)
+
+
+ANOMALIES_PER_PAGE = 50
+
+
+@require_GET
+@staff_permission("patients.view_patient")
+def anomalies(request):
+    def build(filters, scope):
+        (rows,) = cached((queries.anomalies, filters))
+        page = Paginator(rows, ANOMALIES_PER_PAGE).get_page(request.GET.get("page"))
+        table = _table(
+            f"{len(rows)} values to review, largest first", page.object_list,
+            ["patient_id", "record", "date", "visit_number", "field", "value", "rule", "score", "reference"],
+            links={"patient_id": lambda row: reverse("patients:detail", args=[row["patient_id"]])},
+        )  # fmt: skip
+        table["page"] = page
+        return [], [table], (
+            "Values inside their plausible range that deserve a second look: more than 3 standard deviations "
+            "from their district's mean (score: the z-score), or a change since the previous visit of more "
+            "than 5 kg or 3 g/dL (score: the change). Flagged for review, never removed."
+        )  # fmt: skip
+
+    return _analysis_page(request, "Values to review", build)
+
+
+HIGH_RISK_PER_PAGE = 50
+# The sort orders the high-risk table offers: query-string value -> (label, ORM ordering).
+HIGH_RISK_SORTS = {
+    "patient": ("Patient ID", ["patient_id"]),
+    "district": ("District", ["district__name", "patient_id"]),
+    "haemoglobin": ("Haemoglobin, lowest first", [F("current_haemoglobin_g_dl").asc(nulls_last=True), "patient_id"]),
+}
+HIGH_RISK_COLUMNS = ["patient_id", "name", "district", "reasons", "haemoglobin_g_dl", "severity", "delivery_type",
+                     "condition"]  # fmt: skip
+
+
+class _KnownCountPaginator(Paginator):
+    """A paginator told its count (cached), so a page of the table does not count every patient."""
+
+    def __init__(self, object_list, per_page, count):
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @property
+    def count(self):
+        return self.known_count
+
+
+@require_GET
+@staff_permission("patients.view_patient")
+def high_risk(request):
+    form = InsightFilterForm(request.GET or None)
+    context = {"form": form, "title": "High-risk patients", "scope": "", "insight_pages": INSIGHT_PAGES,
+               "sorts": [(key, label) for key, (label, _) in HIGH_RISK_SORTS.items()]}  # fmt: skip
+    if form.is_bound and not form.is_valid():
+        return render(request, "insights/high_risk.html", context)
+    filters, sort = form.filters(), request.GET.get("sort", "patient")
+    if sort not in HIGH_RISK_SORTS:
+        sort = "patient"
+    export = request.GET.get("format")
+    if export in ("csv", "xlsx"):
+        return export_rows(queries.high_risk_patients(**filters), HIGH_RISK_COLUMNS, "high-risk-patients", export)
+    (count,) = cached((queries.count_high_risk_patients, filters))
+    rows = queries.high_risk_queryset(**filters).order_by(*HIGH_RISK_SORTS[sort][1])
+    page = _KnownCountPaginator(rows, HIGH_RISK_PER_PAGE, count).get_page(request.GET.get("page"))
+    context.update(scope=form.scope(), sort=sort, page=page, count=count,
+                   patients=[queries.high_risk_row(row) for row in page.object_list])  # fmt: skip
+    return render(request, "insights/high_risk.html", context)

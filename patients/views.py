@@ -8,6 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from insights import charts, queries
+from patients import clinical
 from patients.forms import DeliveryForm, FollowUpForm, PatientForm, PatientSearchForm
 from patients.models import Delivery, FollowUp, Patient
 
@@ -45,7 +47,13 @@ def patient_detail(request, patient_id):
         patient_id=patient_id,
     )
     risk = patient.risk()
+    timeline = charts.patient_timeline_chart(
+        queries.patient_timeline(patient), patient.patient_id, clinical.anaemia_cutoff_g_dl()
+    )
     context = {
+        "timeline": {"id": "chart-timeline", "data_id": "chart-timeline-data", "figure": timeline}
+        if timeline
+        else None,
         "patient": patient,
         "deliveries": patient.deliveries.all(),
         "followups": patient.followups.all(),

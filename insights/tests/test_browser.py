@@ -60,3 +60,41 @@ def test_a_clinician_sees_every_chart_draw_and_narrows_it_by_district(page, live
     page.get_by_text("No data for these filters.").first.wait_for()
     assert page.locator("svg.main-svg").count() == 0
     assert console_errors == []
+
+
+PAGES = [
+    ("Districts", ["anaemia", "caesarean"]),
+    ("High-risk patients", []),
+    ("Weight and haemoglobin", ["visits", "months"]),
+    ("Delivery type", ["outcomes"]),
+    ("Follow-ups", ["count", "timing"]),
+    ("Values to review", []),
+]
+
+
+def test_every_insight_page_draws_and_the_review_list_leads_to_her_timeline(page, live_server, records, console_errors):
+    patient = make_patient(patient_id="JUMP1", district=make_district("Kaski"), weight_kg=50)
+    make_delivery(patient, date_of_delivery=datetime.date(2024, 7, 1), haemoglobin_at_delivery=9.0)
+    make_followup(patient, visit_date=datetime.date(2024, 7, 10), weight_kg=52, haemoglobin_g_dl=9.5)
+    make_followup(patient, visit_date=datetime.date(2024, 8, 20), weight_kg=53, haemoglobin_g_dl=13.6)  # +4.1 g/dL
+    nurse = make_user("nurse", roles.CLINICIAN)
+    nurse.set_password("a-long-Passphrase-1")
+    nurse.save()
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    log_in(page, live_server, "nurse", "a-long-Passphrase-1")
+    page.get_by_label("District").select_option(label="Kaski")
+    page.get_by_role("button", name="Show").click()
+    for title, chart_names in PAGES:
+        page.get_by_role("navigation", name="Insights").get_by_role("link", name=title).click()
+        page.get_by_role("heading", name="· Kaski").wait_for()  # the filter came along
+        for name in chart_names:
+            page.locator(f"#chart-{name} svg.main-svg").first.wait_for()
+            assert drawn_points(page, name) > 0, (title, name)
+        page.screenshot(path=ARTIFACTS / f"insights-{title.lower().replace(' ', '-')}.png", full_page=True)
+    page.get_by_role("link", name="JUMP1").first.click()
+    page.get_by_role("heading", name="JUMP1").wait_for()
+    page.locator("#chart-timeline svg.main-svg").first.wait_for()
+    assert drawn_points(page, "timeline") >= 5  # three haemoglobin readings and two weights
+    page.screenshot(path=ARTIFACTS / "patient-timeline.png", full_page=True)
+    assert console_errors == []

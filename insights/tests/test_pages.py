@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.urls import reverse
 
+from insights import queries
 from patients.bulk import insert_values
 from patients.models import FollowUp, Patient
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
@@ -103,3 +104,104 @@ def test_an_import_a_bulk_insert_and_a_delete_each_change_the_next_page_view(cli
     assert _n_followups(client) == before + 2
     patient.delete()
     assert _n_followups(client) == before
+
+
+ANALYSIS_PAGES = ["insights:districts", "insights:trends", "insights:deliveries", "insights:followups",
+                  "insights:anomalies"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ANALYSIS_PAGES)
+def test_each_analysis_page_needs_a_login_and_a_role(client, no_role_user, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    client.force_login(no_role_user)
+    assert client.get(reverse(name)).status_code == 403
+
+
+@pytest.mark.parametrize("name", ANALYSIS_PAGES)
+def test_each_analysis_page_shows_its_numbers_and_keeps_the_filters(
+    client, clinician, records, name, django_assert_num_queries
+):
+    client.force_login(clinician)
+    kaski = make_district("Kaski")
+    filters = {"district": kaski.pk, "from": "2024-01-01", "to": "2024-12-31"}
+    assert client.get(reverse(name), filters).status_code == 200  # computes and caches
+    # session, user, permissions, the chosen district, the data version and the cached results, the
+    # district filter's choices
+    with django_assert_num_queries(7):
+        response = client.get(reverse(name), filters)
+    page = response.content.decode()
+    assert "Kaski, 1 Jan 2024 to 31 Dec 2024" in page
+    # every link of the navigation keeps the filters
+    assert f'href="{reverse("insights:trends")}?district={kaski.pk}&amp;from=2024-01-01&amp;to=2024-12-31"' in page
+    tables = response.context["tables"]
+    assert tables and (name == "insights:anomalies" or all(table["rows"] for table in tables))  # nothing odd here
+
+
+def test_the_districts_page_numbers_come_from_the_query(client, clinician, records):
+    client.force_login(clinician)
+    table = client.get(reverse("insights:districts")).context["tables"][0]
+    assert [row[0] for row in table["rows"]] == ["Jhapa", "Kaski"] and [row[1] for row in table["rows"]] == [5, 5]
+
+
+def test_the_delivery_page_says_the_chi_square_in_words(client, clinician, records):
+    client.force_login(clinician)
+    summary = client.get(reverse("insights:deliveries")).context["summary"]
+    assert "chi-square" in summary and "degrees of freedom" in summary and "not a cause" in summary
+
+
+def test_the_review_list_links_each_value_to_its_patient(client, clinician, records):
+    patient = Patient.objects.first()
+    make_followup(patient, visit_date=datetime.date(2024, 12, 1), haemoglobin_g_dl=16.5)  # +jump from ~9.5
+    client.force_login(clinician)
+    page = client.get(reverse("insights:anomalies")).content.decode()
+    assert f'<a href="{reverse("patients:detail", args=[patient.patient_id])}">{patient.patient_id}</a>' in page
+    assert "visit_jump" in page
+
+
+class TestHighRiskTable:
+    @pytest.fixture
+    def risky(self, records):
+        make_patient(patient_id="RISK-A", condition="=cmd|' /C calc'!A0 anaemia")
+        make_followup(make_patient(patient_id="RISK-B", condition=""), haemoglobin_g_dl=6.5)
+
+    def test_lists_each_high_risk_patient_once_with_reasons_and_links(self, client, clinician, risky):
+        client.force_login(clinician)
+        response = client.get(reverse("insights:high_risk"))
+        assert response.status_code == 200
+        expected = [row["patient_id"] for row in queries.high_risk_patients()]
+        assert response.context["count"] == len(expected)
+        assert [row["patient_id"] for row in response.context["patients"]] == expected[:50]
+        page = response.content.decode()
+        assert f'<a href="{reverse("patients:detail", args=["RISK-B"])}">RISK-B</a>' in page
+        assert "low_haemoglobin" in page
+
+    def test_sorts_by_haemoglobin_and_pages_without_counting_again(
+        self, client, clinician, risky, django_assert_num_queries
+    ):
+        client.force_login(clinician)
+        client.get(reverse("insights:high_risk"))  # caches the count
+        # session, user, permissions, the data version and the cached count, the page of patients,
+        # the district filter's choices
+        with django_assert_num_queries(7):
+            response = client.get(reverse("insights:high_risk"), {"sort": "haemoglobin"})
+        values = [row["haemoglobin_g_dl"] for row in response.context["patients"]]
+        known = [value for value in values if value is not None]
+        assert known == sorted(known) and known[0] == 6.5
+        assert values[len(known) :] == [None] * (len(values) - len(known))  # patients without a reading last
+
+    def test_downloads_the_whole_list_as_csv_and_xlsx_with_formulas_defused(self, client, clinician, risky):
+        import io
+
+        import openpyxl
+
+        client.force_login(clinician)
+        csv_text = client.get(reverse("insights:high_risk"), {"format": "csv"}).content.decode()
+        assert csv_text.splitlines()[0].startswith("patient_id,name,district,reasons")
+        assert "'=cmd|" in csv_text  # a leading apostrophe: spreadsheets show it as text
+        response = client.get(reverse("insights:high_risk"), {"format": "xlsx"})
+        assert response["Content-Disposition"] == 'attachment; filename="high-risk-patients.xlsx"'
+        sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+        cells = [cell for row in sheet.iter_rows() for cell in row if str(cell.value).startswith("=cmd")]
+        assert cells and all(cell.data_type == "s" for cell in cells)
+        assert sheet.max_row == 1 + len(queries.high_risk_patients())

@@ -174,8 +174,8 @@ class TestPatientDetail:
         for _ in range(10):
             make_followup(patient)
         client.force_login(clinician)
-        # session, user, permissions, patient with district, deliveries, follow-ups
-        with django_assert_num_queries(6):
+        # session, user, permissions, patient with district, deliveries, follow-ups; her timeline's two
+        with django_assert_num_queries(8):
             response = client.get(reverse("patients:detail", args=["P001"]))
         assert len(response.context["followups"]) == 10
 
