@@ -4,6 +4,9 @@ Server time of the staff pages and admin changelists on a large database.
     DATABASE_URL=... .venv/bin/python manage.py seed_demo --patients 100000
     DATABASE_URL=... .venv/bin/python bench/pages_bench.py [--repeat 5]
 
+(bench/insights_bench.py tops the follow-ups up to a million.) The insight pages' cache is cleared
+first, so the "first ms" column is a page's time right after a write.
+
 Requests go through Django's test client (no network, no browser): the figure is the time the
 app and the database take for one page. Prints the median of --repeat runs, the query count, and
 the first view's time (for the insight pages, the time to compute before the cache holds them).
@@ -27,6 +30,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
+from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
@@ -51,12 +55,19 @@ def main():
     pages = [
         ("overview", "/"),
         ("overview, one district in 2024", f"/?district={district}&from=2024-01-01&to=2024-12-31"),
+        ("insights: districts", "/insights/districts/"),
+        ("insights: high-risk patients", "/insights/high-risk/"),
+        ("insights: high-risk by haemoglobin", "/insights/high-risk/?sort=haemoglobin"),
+        ("insights: weight and haemoglobin", "/insights/trends/"),
+        ("insights: delivery type", "/insights/deliveries/"),
+        ("insights: follow-ups", "/insights/follow-ups/"),
+        ("insights: values to review", "/insights/review/"),
+        ("patient detail with timeline", f"/patients/{middle}/"),
         ("patient list", "/patients/"),
         ("patient list, page 2000", "/patients/?page=2000"),
         ("patient list, search by name", "/patients/?q=sita"),
         ("patient list, search by ID", f"/patients/?q={middle}"),
         ("patient list, one district", f"/patients/?district={district}"),
-        ("patient detail", f"/patients/{middle}/"),
         ("admin patients", "/admin/patients/patient/"),
         ("admin patients, search", "/admin/patients/patient/?q=gurung"),
         ("admin patients, one district", f"/admin/patients/patient/?district__id__exact={district}"),
@@ -72,6 +83,7 @@ def main():
     print(f"{'page':<36} {'ms':>8} {'queries':>8} {'first ms':>9}")
     for name, url in pages:
         timings = []
+        cache.clear()  # the insights cache: the first view is the one right after a write
         for _ in range(args.repeat):
             with CaptureQueriesContext(connection) as queries:
                 started = time.perf_counter()

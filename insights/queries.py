@@ -60,13 +60,9 @@ def average_weight_by_district(district=None, date_from=None, date_to=None):
     ]
 
 
-def count_high_risk_patients(district=None, date_from=None, date_to=None):
-    """How many patients high_risk_patients() lists. One query."""
-    return _patients(district, date_from, date_to).high_risk(date_from, date_to).count()
-
-
 def high_risk_queryset(district=None, date_from=None, date_to=None):
-    """The high-risk patients as values() rows with their risk annotations (for paging and sorting)."""
+    """The high-risk patients as values() rows with their risk annotations (PatientQuerySet.high_risk),
+    for the dashboard's table to sort and page; high_risk_patients() lists them all faster."""
     return (
         _patients(district, date_from, date_to)
         .high_risk(date_from, date_to)
@@ -78,7 +74,7 @@ def high_risk_queryset(district=None, date_from=None, date_to=None):
 
 
 def high_risk_row(row):
-    """A high_risk_queryset() row in the shape the API and the pages show."""
+    """A row with risk facts (high_risk_queryset() or _risk_sql()) in the shape the API and pages show."""
     return {
         "patient_id": row["patient_id"],
         "name": row["name"],
@@ -91,10 +87,84 @@ def high_risk_row(row):
     }
 
 
+def _keyword_sql(column):
+    """clinical.mentions_anaemia as SQL on a text column (the keywords are plain lower-case words)."""
+    # SQLite's LIKE already ignores the case of ASCII letters (LOWER() on every row would double the
+    # scan); on PostgreSQL LOWER() LIKE measured faster than ILIKE. %% is a literal % once the driver
+    # has put in the parameters.
+    text = f"LOWER({column})" if connection.vendor == "postgresql" else column
+    return "(" + " OR ".join(f"{text} LIKE '%%{keyword}%%'" for keyword in clinical.ANAEMIA_KEYWORDS) + ")"
+
+
+def _high_risk_sql(district, date_from, date_to):
+    """SQL for every high-risk patient in scope with her risk facts, the SQL twin of Patient.risk().
+
+    Her latest follow-up reading is an index probe per patient (patients_followup_latest_idx); the
+    delivery facts come from one pass over the (smaller) deliveries; follow-ups mentioning anaemia
+    from one scan. Each is computed once per patient (a MATERIALIZED step), then compared.
+    """
+    scope = Scope(district, date_from, date_to)
+    ctes, params = scope.ctes("fu", "dl")
+    dates, date_params = scope.date_conditions("f.visit_date")
+    latest_followup = (
+        f"FROM {FOLLOWUP} f WHERE f.patient_id = scope.id AND f.haemoglobin_g_dl IS NOT NULL{dates} "
+        "ORDER BY f.visit_date DESC, f.visit_number DESC LIMIT 1"
+    )
+    sql = f"""{ctes},
+    latest_delivery AS (
+        SELECT patient_id, type_of_delivery,
+            ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY date_of_delivery DESC) AS n
+        FROM dl
+    ),
+    delivery_reading AS (
+        SELECT patient_id, date_of_delivery AS day, haemoglobin_at_delivery AS hb,
+            ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY date_of_delivery DESC) AS n
+        FROM dl WHERE haemoglobin_at_delivery IS NOT NULL
+    ),
+    caesarean AS (SELECT DISTINCT patient_id FROM dl WHERE type_of_delivery = '{DeliveryType.C_SECTION}'),
+    keyword AS (SELECT DISTINCT patient_id FROM fu WHERE {_keyword_sql("diagnosis")}),
+    facts AS {_MATERIALIZED()}(
+        SELECT scope.patient_id, scope.name, scope.condition, district.name AS district__name,
+            latest_delivery.type_of_delivery AS latest_delivery_type,
+            CASE WHEN keyword.patient_id IS NOT NULL OR {_keyword_sql("scope.condition")} THEN 1 ELSE 0 END
+                AS anaemia_keyword,
+            CASE WHEN caesarean.patient_id IS NULL THEN 0 ELSE 1 END AS had_caesarean,
+            (SELECT f.visit_date {latest_followup}) AS followup_day,
+            (SELECT f.haemoglobin_g_dl {latest_followup}) AS followup_hb,
+            delivery_reading.day AS delivery_day, delivery_reading.hb AS delivery_hb
+        FROM scope
+        JOIN {DISTRICT} district ON district.id = scope.district_id
+        LEFT JOIN latest_delivery ON latest_delivery.patient_id = scope.id AND latest_delivery.n = 1
+        LEFT JOIN delivery_reading ON delivery_reading.patient_id = scope.id AND delivery_reading.n = 1
+        LEFT JOIN caesarean ON caesarean.patient_id = scope.id
+        LEFT JOIN keyword ON keyword.patient_id = scope.id
+    ),
+    risk AS (
+        SELECT patient_id, name, condition, district__name, latest_delivery_type, anaemia_keyword, had_caesarean,
+            CASE WHEN followup_day IS NULL THEN delivery_hb
+                WHEN delivery_day IS NULL THEN followup_hb
+                WHEN followup_day >= delivery_day THEN followup_hb
+                ELSE delivery_hb END AS current_haemoglobin_g_dl
+        FROM facts
+    )
+    SELECT * FROM risk
+    WHERE anaemia_keyword = 1 OR had_caesarean = 1 OR current_haemoglobin_g_dl < {float(clinical.anaemia_cutoff_g_dl())}
+    """
+    return sql, [*params, *date_params, *date_params]
+
+
 def high_risk_patients(district=None, date_from=None, date_to=None):
     """Every high-risk patient once, with all her reasons (clinical.risk_reasons), her current
     haemoglobin and its WHO severity, and her latest delivery's type; by patient_id. One query."""
-    return [high_risk_row(row) for row in high_risk_queryset(district, date_from, date_to).order_by("patient_id")]
+    sql, params = _high_risk_sql(district, date_from, date_to)
+    return [high_risk_row(row) for row in _fetch(f"{sql} ORDER BY patient_id", params)]
+
+
+def count_high_risk_patients(district=None, date_from=None, date_to=None):
+    """How many patients high_risk_patients() lists. One query."""
+    sql, params = _high_risk_sql(district, date_from, date_to)
+    ((count,),) = _fetch_values(f"SELECT COUNT(*) FROM ({sql}) high_risk", params)
+    return count
 
 
 def _round(value):
@@ -147,7 +217,9 @@ class Scope:
         return "WITH " + ",\n".join(parts), params
 
     def _scope(self):
-        sql = f"SELECT p.id, p.patient_id, p.district_id, p.weight_kg, p.height_cm FROM {PATIENT} p"
+        sql = (
+            f"SELECT p.id, p.patient_id, p.name, p.condition, p.district_id, p.weight_kg, p.height_cm FROM {PATIENT} p"
+        )
         if not self.filtered:
             return sql, []
         chosen = _patients(self.district, self.date_from, self.date_to).order_by().values("pk")
@@ -171,7 +243,7 @@ class Scope:
     def _fu(self):
         return self._records(FOLLOWUP, "f", "visit_date", (
             "id", "patient_id", "visit_number", "visit_date", "weight_kg", "haemoglobin_g_dl", "bp_systolic",
-            "bp_diastolic",
+            "bp_diastolic", "diagnosis",
         ))  # fmt: skip
 
     def _dl(self):
@@ -179,6 +251,15 @@ class Scope:
             "id", "patient_id", "date_of_delivery", "type_of_delivery", "term_of_delivery", "haemoglobin_at_delivery",
             "weight_at_delivery", "placental_weight",
         ))  # fmt: skip
+
+    def date_conditions(self, column):
+        """SQL (starting with AND) and parameters keeping `column` inside the date range."""
+        sql, params = "", []
+        if self.date_from is not None:
+            sql, params = f"{sql} AND {column} >= %s", [*params, self.date_from]
+        if self.date_to is not None:
+            sql, params = f"{sql} AND {column} <= %s", [*params, self.date_to]
+        return sql, params
 
     def _readings(self):
         # Source 0 = delivery, 1 = follow-up: on one day the follow-up is the later reading.
@@ -214,6 +295,17 @@ _CTE_NEEDS = {
     "hb_latest": ("readings",),
     "hb_ends": ("readings",),
 }
+
+
+def _MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
+    """Computed once, even where the query refers to its columns twice (PostgreSQL would inline it)."""
+    return _NOT_MATERIALIZED().replace("NOT ", "")
+
+
+def _fetch_values(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _NOT_MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
