@@ -31,14 +31,13 @@ def _new_version():
     return version
 
 
-def _key(version, query, filters):
-    district = filters.get("district")
-    district = getattr(district, "pk", district)
-    return f"insights:{version}:{query.__name__}:{district}:{filters.get('date_from')}:{filters.get('date_to')}"
+def _key(version, query, arguments):
+    values = {name: getattr(value, "pk", value) for name, value in sorted(arguments.items())}  # a District by pk
+    return f"insights:{version}:{query.__name__}:" + ":".join(f"{name}={value}" for name, value in values.items())
 
 
 def cached(*calls):
-    """Each (query function, filters) call's result, from the cache when the records have not
+    """Each (query function, keyword arguments) call's result, from the cache when the records have not
     changed since it was stored. Two cache reads for any number of calls, and one write per miss."""
     version = cache.get(VERSION_KEY) or _new_version()
     keys = [_key(version, query, filters) for query, filters in calls]

@@ -60,21 +60,39 @@ def average_weight_by_district(district=None, date_from=None, date_to=None):
     ]
 
 
-def high_risk_queryset(district=None, date_from=None, date_to=None):
-    """The high-risk patients as values() rows with their risk annotations (PatientQuerySet.high_risk),
-    for the dashboard's table to sort and page; high_risk_patients() lists them all faster."""
-    return (
-        _patients(district, date_from, date_to)
-        .high_risk(date_from, date_to)
-        .values(
-            "patient_id", "name", "condition", "district__name", "latest_delivery_type", "anaemia_keyword",
+# The orders the dashboard's high-risk table offers (SQL over high_risk's columns; missing
+# haemoglobin last).
+HIGH_RISK_ORDERS = {
+    "patient": "patient_id",
+    "district": "district__name, patient_id",
+    "haemoglobin": "current_haemoglobin_g_dl IS NULL, current_haemoglobin_g_dl, patient_id",
+}
+
+
+def high_risk_patient_pks(district=None, date_from=None, date_to=None, order="patient"):
+    """The high-risk patients' primary keys in one of HIGH_RISK_ORDERS, for a table to page through
+    (cache this list, then read each page's rows with high_risk_rows()). One query."""
+    sql, params = _high_risk_sql(district, date_from, date_to)
+    return [
+        pk for (pk,) in _fetch_values(f"SELECT pk FROM ({sql}) high_risk ORDER BY {HIGH_RISK_ORDERS[order]}", params)
+    ]
+
+
+def high_risk_rows(pks, date_from=None, date_to=None):
+    """The high-risk rows (as high_risk_patients() gives them) of these patients, in this order:
+    a page of a table. One query (PatientQuerySet.with_risk over just these patients)."""
+    found = {
+        row["pk"]: high_risk_row(row)
+        for row in Patient.objects.filter(pk__in=pks).with_risk(date_from, date_to).values(
+            "pk", "patient_id", "name", "condition", "district__name", "latest_delivery_type", "anaemia_keyword",
             "current_haemoglobin_g_dl", "had_caesarean",
         )
-    )  # fmt: skip
+    }  # fmt: skip
+    return [found[pk] for pk in pks if pk in found]
 
 
 def high_risk_row(row):
-    """A row with risk facts (high_risk_queryset() or _risk_sql()) in the shape the API and pages show."""
+    """A row of risk facts (_high_risk_sql() or PatientQuerySet.with_risk()) as the API and pages show it."""
     return {
         "patient_id": row["patient_id"],
         "name": row["name"],
@@ -124,7 +142,7 @@ def _high_risk_sql(district, date_from, date_to):
     caesarean AS (SELECT DISTINCT patient_id FROM dl WHERE type_of_delivery = '{DeliveryType.C_SECTION}'),
     keyword AS (SELECT DISTINCT patient_id FROM fu WHERE {_keyword_sql("diagnosis")}),
     facts AS {_MATERIALIZED()}(
-        SELECT scope.patient_id, scope.name, scope.condition, district.name AS district__name,
+        SELECT scope.id AS pk, scope.patient_id, scope.name, scope.condition, district.name AS district__name,
             latest_delivery.type_of_delivery AS latest_delivery_type,
             CASE WHEN keyword.patient_id IS NOT NULL OR {_keyword_sql("scope.condition")} THEN 1 ELSE 0 END
                 AS anaemia_keyword,
@@ -140,7 +158,7 @@ def _high_risk_sql(district, date_from, date_to):
         LEFT JOIN keyword ON keyword.patient_id = scope.id
     ),
     risk AS (
-        SELECT patient_id, name, condition, district__name, latest_delivery_type, anaemia_keyword, had_caesarean,
+        SELECT pk, patient_id, name, condition, district__name, latest_delivery_type, anaemia_keyword, had_caesarean,
             CASE WHEN followup_day IS NULL THEN delivery_hb
                 WHEN delivery_day IS NULL THEN followup_hb
                 WHEN followup_day >= delivery_day THEN followup_hb

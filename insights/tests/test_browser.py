@@ -73,7 +73,7 @@ PAGES = [
 
 
 def test_every_insight_page_draws_and_the_review_list_leads_to_her_timeline(page, live_server, records, console_errors):
-    patient = make_patient(patient_id="JUMP1", district=make_district("Kaski"), weight_kg=50)
+    patient = make_patient(patient_id="JUMP1", district=make_district("Kaski"), weight_kg=50, condition="anaemia")
     make_delivery(patient, date_of_delivery=datetime.date(2024, 7, 1), haemoglobin_at_delivery=9.0)
     make_followup(patient, visit_date=datetime.date(2024, 7, 10), weight_kg=52, haemoglobin_g_dl=9.5)
     make_followup(patient, visit_date=datetime.date(2024, 8, 20), weight_kg=53, haemoglobin_g_dl=13.6)  # +4.1 g/dL
@@ -92,7 +92,10 @@ def test_every_insight_page_draws_and_the_review_list_leads_to_her_timeline(page
             page.locator(f"#chart-{name} svg.main-svg").first.wait_for()
             assert drawn_points(page, name) > 0, (title, name)
         page.screenshot(path=ARTIFACTS / f"insights-{title.lower().replace(' ', '-')}.png", full_page=True)
-    page.get_by_role("link", name="JUMP1").first.click()
+    assert page.get_by_role("link", name="JUMP1").count() >= 1  # flagged: haemoglobin up 4.1 g/dL
+    # From the high-risk table to her page and her timeline.
+    page.get_by_role("navigation", name="Insights").get_by_role("link", name="High-risk patients").click()
+    page.get_by_role("link", name="JUMP1").click()
     page.get_by_role("heading", name="JUMP1").wait_for()
     page.locator("#chart-timeline svg.main-svg").first.wait_for()
     assert drawn_points(page, "timeline") >= 5  # three haemoglobin readings and two weights

@@ -1,6 +1,7 @@
 """The dashboard's pages through Django's test client: who may see them, filters, query counts."""
 
 import datetime
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -180,8 +181,8 @@ class TestHighRiskTable:
         self, client, clinician, risky, django_assert_num_queries
     ):
         client.force_login(clinician)
-        client.get(reverse("insights:high_risk"))  # caches the count
-        # session, user, permissions, the data version and the cached count, the page of patients,
+        client.get(reverse("insights:high_risk"), {"sort": "haemoglobin"})  # caches the ordered list
+        # session, user, permissions, the data version and the cached list, this page's 50 patients,
         # the district filter's choices
         with django_assert_num_queries(7):
             response = client.get(reverse("insights:high_risk"), {"sort": "haemoglobin"})
@@ -205,3 +206,14 @@ class TestHighRiskTable:
         cells = [cell for row in sheet.iter_rows() for cell in row if str(cell.value).startswith("=cmd")]
         assert cells and all(cell.data_type == "s" for cell in cells)
         assert sheet.max_row == 1 + len(queries.high_risk_patients())
+
+
+def test_collectstatic_ships_plotly_js_from_the_installed_package(tmp_path, settings):
+    import plotly
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = tmp_path
+    call_command("collectstatic", interactive=False, verbosity=0)
+    shipped = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert (tmp_path / "plotly" / "plotly.min.js").read_bytes() == shipped.read_bytes()
+    assert (tmp_path / "js" / "charts.js").exists()
