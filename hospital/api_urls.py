@@ -1,7 +1,7 @@
 """Every API route, each with and without a trailing slash."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAuthenticated
 
 from hospital.api import api_path
@@ -24,6 +24,7 @@ urlpatterns = [
     *api_path("insights/followup_effect", insights_api.FollowUpEffectView.as_view(), "followup_effect"),
     *api_path("insights/anomalies", insights_api.AnomaliesView.as_view(), "anomalies"),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[IsAuthenticated]),
+    # The split view serves its start-up script as a file, so the Content-Security-Policy allows it.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[IsAuthenticated]),
          name="docs"),
 ]  # fmt: skip

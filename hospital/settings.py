@@ -5,10 +5,12 @@ One file, driven by environment variables. With none set, a fresh clone runs on 
 next to manage.py (DEBUG stays off unless asked for; `make run` asks).
 """
 
+import datetime
 import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "patients",
     "insights",
 ]
@@ -68,6 +72,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the logged-in user as the author of every history entry.
     "simple_history.middleware.HistoryRequestMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Login throttling; last, as django-axes asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hospital.urls"
@@ -118,8 +125,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -------------------------------------------------------------------------
 
-# ModelBackend with a user's permissions read in one query (see hospital/backends.py).
-AUTHENTICATION_BACKENDS = ["hospital.backends.RoleBackend"]
+# django-axes first (it refuses logins while locked), then ModelBackend with a user's permissions
+# read in one query (hospital/backends.py).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "hospital.backends.RoleBackend"]
+
+# Login throttling: after 5 failures a username is locked *from that address* for 15 minutes. Not
+# by address alone: a ward's shared PC or a NAT would lock out every nurse behind it.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Behind a reverse proxy set AXES_IPWARE_PROXY_COUNT and AXES_IPWARE_META_PRECEDENCE_ORDER (README).
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -165,6 +183,38 @@ WHITENOISE_USE_FINDERS = True
 # WHO has no postpartum anaemia cut-off; programmes that use the non-pregnant 12.0 g/dL set it here.
 
 ANAEMIA_HB_CUTOFF_G_DL = float(os.environ.get("ANAEMIA_HB_CUTOFF_G_DL", "11.0"))
+
+# --- Security headers and HTTPS -------------------------------------------------------------
+# Content-Security-Policy: scripts only from our own static files (no inline script: charts are
+# JSON drawn by static/js/charts.js). Plotly and the admin set inline styles; its PNG download uses
+# data: and blob: images.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+
+# HTTPS=1 in production (behind TLS): redirect to HTTPS, HSTS for a year, cookies only over HTTPS.
+# `manage.py check --deploy` is then clean (tested in hospital/tests/test_security.py).
+HTTPS = env_bool("HTTPS")
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", "31536000")) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
+if env_bool("BEHIND_TLS_PROXY"):
+    # The proxy that ends TLS says so in X-Forwarded-Proto (it must overwrite the client's).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Insights cache -------------------------------------------------------------------------
 # Insight results are cached until any record changes (insights/cache.py). The database cache is

@@ -38,9 +38,11 @@ def test_demo_users_get_new_generated_passwords_each_run(capsys):
     assert not set(passwords) & {line.split("password: ")[1] for line in second.splitlines() if "password: " in line}
 
     from django.contrib.auth import authenticate
+    from django.test import RequestFactory
 
     username, password = second.splitlines()[1].split("username: ")[1].split()[0], second.splitlines()[1].split()[-1]
-    user = authenticate(username=username, password=password)
+    # As the login page does: django-axes needs the request (who is asking, from where).
+    user = authenticate(RequestFactory().post("/accounts/login/"), username=username, password=password)
     assert user is not None and user.groups.get().name == roles.CLINICIAN and not user.is_staff
 
 
