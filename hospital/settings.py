@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "csp",
+    "hospital",
     "patients",
     "insights",
 ]
@@ -69,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "hospital.middleware.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records the logged-in user as the author of every history entry.
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -128,6 +130,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # django-axes first (it refuses logins while locked), then ModelBackend with a user's permissions
 # read in one query (hospital/backends.py).
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "hospital.backends.RoleBackend"]
+
+# Sessions end after SESSION_IDLE_MINUTES without a request (hospital/middleware.py), when the
+# browser closes, and at the latest after a 12-hour shift.
+SESSION_IDLE_SECONDS = 60 * int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = 12 * 3600
 
 # Login throttling: after 5 failures a username is locked *from that address* for 15 minutes. Not
 # by address alone: a ward's shared PC or a NAT would lock out every nurse behind it.
