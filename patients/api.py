@@ -7,7 +7,6 @@ and every write runs in one transaction, so nothing is half-written.
 
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import transaction
-from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -122,8 +121,8 @@ class PatientSerializer(StrictModelSerializer):
 
 
 class PatientDetailSerializer(PatientSerializer):
-    deliveries = DeliverySerializer(many=True, read_only=True)
-    followups = FollowUpSerializer(many=True, read_only=True)
+    deliveries = DeliverySerializer(many=True, read_only=True, source="delivery_list")
+    followups = FollowUpSerializer(many=True, read_only=True, source="followup_list")
     risk = serializers.SerializerMethodField()
 
     class Meta(PatientSerializer.Meta):
@@ -131,7 +130,7 @@ class PatientDetailSerializer(PatientSerializer):
 
     @extend_schema_field(RiskSerializer)
     def get_risk(self, patient):
-        risk = patient.risk()
+        risk = patient.risk(patient.delivery_list, patient.followup_list)
         return {
             "high_risk": risk.high_risk,
             "reasons": risk.reasons,
@@ -168,11 +167,15 @@ class PatientListFilters(QueryParameters):
         return District.objects.filter(name__iexact=" ".join(name.split())).first() or District(pk=0, name=name)
 
 
-def _detail_queryset():
-    return Patient.objects.select_related("district").prefetch_related(
-        Prefetch("deliveries", Delivery.objects.order_by("date_of_delivery")),
-        Prefetch("followups", FollowUp.objects.order_by("visit_number")),
-    )
+def _get_patient_with_records(patient_id):
+    """The patient with her district, deliveries and follow-ups in three queries, as the detail
+    serializer reads them (`delivery_list`, `followup_list`). Plain queries rather than
+    prefetch_related: for one patient its machinery cost a tenth of an API read."""
+    patient = _get_patient(patient_id, Patient.objects.select_related("district"))
+    # Through her related managers, so each record knows its patient without a query.
+    patient.delivery_list = list(patient.deliveries.order_by("date_of_delivery"))
+    patient.followup_list = list(patient.followups.order_by("visit_number"))
+    return patient
 
 
 def _get_patient(patient_id, queryset=None):
@@ -214,7 +217,7 @@ class PatientListView(APIView):
             if Patient.objects.filter(patient_id=patient_id).exists():
                 raise Conflict(f"A patient with patient_id {patient_id} already exists.")
             serializer.save()
-        patient = _get_patient(patient_id, _detail_queryset())
+        patient = _get_patient_with_records(patient_id)
         location = request.build_absolute_uri(f"/api/patients/{patient_id}")
         return Response(
             PatientDetailSerializer(patient).data, status=status.HTTP_201_CREATED, headers={"Location": location}
@@ -229,7 +232,7 @@ class PatientDetailView(APIView):
         responses={200: PatientDetailSerializer, **error_responses(404)},
     )
     def get(self, request, patient_id):
-        return Response(PatientDetailSerializer(_get_patient(patient_id, _detail_queryset())).data)
+        return Response(PatientDetailSerializer(_get_patient_with_records(patient_id)).data)
 
     @extend_schema(
         summary="Correct a patient's details",
@@ -245,7 +248,7 @@ class PatientDetailView(APIView):
             if new_id != patient_id and Patient.objects.filter(patient_id=new_id).exists():
                 raise Conflict(f"A patient with patient_id {new_id} already exists.")
             serializer.save()
-        return Response(PatientDetailSerializer(_get_patient(new_id, _detail_queryset())).data)
+        return Response(PatientDetailSerializer(_get_patient_with_records(new_id)).data)
 
 
 class PatientRecordsView(APIView):

@@ -387,13 +387,13 @@ class Patient(models.Model):
     def natural_key(self):
         return (self.patient_id,)
 
-    def risk(self):
-        """Her clinical.Risk from her deliveries and follow-ups, read in Python: prefetch them.
-
-        The one-patient twin of PatientQuerySet.with_risk(), which says the same in SQL for many
-        patients; the insights tests hold the two to agreement.
+    def risk(self, deliveries=None, followups=None):
+        """Her clinical.Risk from her deliveries and follow-ups (given, or read from her prefetched
+        relations), in Python. The one-patient twin of the high-risk SQL (insights.queries), which
+        says the same for many patients; the insights tests hold the two to agreement.
         """
-        deliveries, followups = self.deliveries.all(), self.followups.all()
+        deliveries = self.deliveries.all() if deliveries is None else deliveries
+        followups = self.followups.all() if followups is None else followups
         current = clinical.latest_reading(
             [(d.date_of_delivery, clinical.DELIVERY, d.haemoglobin_at_delivery) for d in deliveries]
             + [(f.visit_date, clinical.FOLLOW_UP, f.haemoglobin_g_dl, f.visit_number) for f in followups]
