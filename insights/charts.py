@@ -26,9 +26,13 @@ WEIGHT_AXIS = {"title": {"text": "Weight (kg)"}, "overlaying": "y", "side": "rig
 def _figure(traces, title, x_title, y_title, **layout):
     figure = go.Figure(traces)
     figure.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left"}, template="none", colorway=PALETTE,
-        xaxis_title=x_title, yaxis_title=y_title, margin={"l": 70, "r": 70, "t": 60, "b": 110},
-        legend={"orientation": "h", "y": -0.35, "yanchor": "top"}, hovermode="closest", **layout,
+        title={"text": title, "x": 0, "xanchor": "left", "yref": "container", "y": 0.98, "yanchor": "top"},
+        template="none", colorway=PALETTE,
+        xaxis_title=x_title, yaxis_title=y_title, margin={"l": 70, "r": 70, "t": 110, "b": 60},
+        # Long district names on the axis make room for themselves (the axis title below them); the
+        # legend sits between the title and the plot.
+        xaxis_automargin=True, yaxis_automargin=True, xaxis_title_standoff=10,
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}, hovermode="closest", **layout,
     )  # fmt: skip
     return json.loads(figure.to_json())
 
