@@ -31,12 +31,11 @@ def env_list(name, default=""):
 
 DEBUG = env_bool("DEBUG")
 
-# A missing key is only tolerated in development: with DEBUG off the server refuses to start,
-# because a guessable key lets anyone forge sessions.
+# A guessable key lets anyone forge sessions, so a development key is only used with DEBUG on (or
+# in the tests). With DEBUG off and no SECRET_KEY the key stays empty: the server refuses to start
+# (hospital/wsgi.py), while commands that sign nothing (migrate, makemigrations, imports) still run.
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and not env_bool("DJANGO_TESTING"):
-        raise ImproperlyConfigured("Set the SECRET_KEY environment variable (or DEBUG=1 for development).")
+if not SECRET_KEY and (DEBUG or env_bool("DJANGO_TESTING")):
     SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
