@@ -4,8 +4,9 @@ Server time of the staff pages and admin changelists on a large database.
     DATABASE_URL=... .venv/bin/python manage.py seed_demo --patients 100000
     DATABASE_URL=... .venv/bin/python bench/pages_bench.py [--repeat 5]
 
-(bench/insights_bench.py tops the follow-ups up to a million.) The insight pages' cache is cleared
-first, so the "first ms" column is a page's time right after a write.
+(bench/insights_bench.py tops the follow-ups up to a million.) Every page is requested once to warm
+the process up; then the insight pages' cache is cleared before each page, so the "first ms"
+column is a page's time right after a write.
 
 Requests go through Django's test client (no network, no browser): the figure is the time the
 app and the database take for one page. Prints the median of --repeat runs, the query count, and
@@ -81,6 +82,8 @@ def main():
         f"{FollowUp.objects.count():,} follow-ups; median of {args.repeat}"
     )
     print(f"{'page':<36} {'ms':>8} {'queries':>8} {'first ms':>9}")
+    for _, url in pages:  # warm the process up (imports, templates), as a running server is
+        client.get(url)
     for name, url in pages:
         timings = []
         cache.clear()  # the insights cache: the first view is the one right after a write

@@ -2,12 +2,11 @@
 Fast inserts for large batches of rows that have already been checked (demo data, imports).
 
 Multi-row INSERT statements, a few hundred rows each: about twice as fast as bulk_create,
-which builds SQL per object. The database's constraints still check every row.
+which builds SQL per object. The database's constraints still check every row. They send no
+signals: the caller sends patients.signals.records_changed once, naming the patients written.
 """
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
-
-from patients.signals import records_changed
 
 # SQLite allows 32,766 parameters per statement; stay well below it.
 MAX_PARAMETERS = 900
@@ -27,7 +26,6 @@ def insert_rows(model, fields, rows):
             chunk = rows[start : start + per_statement]
             sql = f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row_sql] * len(chunk))
             cursor.execute(sql, [value for row in chunk for value in row])
-    records_changed.send(sender=model)
 
 
 def insert_instances(model, instances):

@@ -15,7 +15,7 @@ import datetime
 import random
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import connection, transaction
 
 from patients import clinical
 from patients.bulk import insert_rows
@@ -329,7 +329,8 @@ def ensure_districts():
 
 
 def write_batch(batch):
-    """Write one batch: its patients, then their deliveries and follow-ups keyed to the new rows."""
+    """Write one batch: its patients, then their deliveries and follow-ups keyed to the new rows.
+    Sends no signal: send records_changed once the last batch is written."""
     insert_rows(Patient, PATIENT_FIELDS, batch.patients)
     patient_ids = [row[0] for row in batch.patients]
     pks = dict(Patient.objects.filter(patient_id__in=patient_ids).values_list("patient_id", "pk"))
@@ -345,7 +346,9 @@ def delete_all_records():
     """
     models = [FollowUp, Delivery, Patient]
     tables = [m.history.model._meta.db_table for m in models] + [m._meta.db_table for m in models]
-    with connection.cursor() as cursor:
+    # One transaction, so the listeners of records_changed clear what refers to the patients before
+    # the foreign keys are checked.
+    with transaction.atomic(), connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")
-    records_changed.send(sender=Patient)
+        records_changed.send(sender=Patient, patient_pks=None)

@@ -693,14 +693,16 @@ def apply_import(plan, *, user=None, source=ImportBatch.Source.COMMAND, skip_inv
             for row in plan.sheets["patients"].new + plan.sheets["patients"].updated:
                 if row.instance.district.pk is None:
                     row.instance.district = created[row.instance.district.name.lower()]
+        written = set()
         for kind in SHEET_ORDER:
             if kind in plan.sheets:
-                _write_sheet(plan.sheets[kind], batch, user)
-        records_changed.send(sender=Patient)
+                written |= _write_sheet(plan.sheets[kind], batch, user)
+        records_changed.send(sender=Patient, patient_pks=written)
     return batch
 
 
 def _write_sheet(sheet, batch, user):
+    """Write a sheet's new and updated rows; the primary keys of the patients they belong to."""
     model = SHEET_MODELS[sheet.kind]
     if sheet.kind == "patients":
         new = [row.instance for row in sheet.new]
@@ -711,13 +713,15 @@ def _write_sheet(sheet, batch, user):
         by_id = {patient.patient_id: patient for patient in new}
         for patient_id, pk in _in_chunks(Patient.objects.values_list("patient_id", "pk"), "patient_id", by_id):
             by_id[patient_id].pk = pk
+        written = {patient.pk for patient in new} | {row.instance.pk for row in sheet.updated}
     else:
         # A patient created by this import has her primary key now.
         rows = [(row.values[0].pk, *row.values[1:], batch.pk) for row in sheet.new]
         insert_values(model, ["patient_id", *sheet.record_fields, "import_batch_id"], rows)
+        written = {row[0] for row in rows} | {row.instance.patient_id for row in sheet.updated}
 
     if not sheet.updated:
-        return
+        return written
     reason = f"import #{batch.pk} ({batch.file_name})"
     fields = sorted({name for row in sheet.updated for name in row.changes} | {"import_batch"})
     # In chunks, so that a large update keeps a few thousand rows and their history in memory.
@@ -731,6 +735,7 @@ def _write_sheet(sheet, batch, user):
             instance.import_batch = batch
         model.objects.bulk_update(updated, fields, batch_size=500)
         model.history.bulk_history_create(updated, update=True, default_user=user, default_change_reason=reason)
+    return written
 
 
 def write_error_workbook(plan, target):

@@ -12,7 +12,6 @@ from import_export import fields, resources, widgets
 
 from patients.importing import parse_text, parser_for
 from patients.models import Delivery, District, FollowUp, ImportBatch, Patient
-from patients.signals import records_changed
 from patients.workbook import DELIVERY_COLUMNS, FOLLOWUP_COLUMNS, PATIENT_COLUMNS
 
 
@@ -90,7 +89,7 @@ class RecordResource(resources.ModelResource):
             instance.import_batch = self.batch
 
     def after_import(self, dataset, result, **kwargs):
-        records_changed.send(sender=self._meta.model)  # bulk writes send no model signals
+        # Rows are saved one by one (no use_bulk), so the model signals already told the listeners.
         if self.batch is None:
             return
         totals = result.totals

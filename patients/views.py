@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Max, Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -118,7 +119,8 @@ def followup_edit(request, patient_id, pk):
 def _form_page(request, form, *, title, patient=None, cancel_url=None):
     """Save a valid POST and go back to the patient; otherwise show the form with what was typed."""
     if request.method == "POST" and form.is_valid():
-        record = form.save()
+        with transaction.atomic():  # the record, its history and what listens to its save, or none
+            record = form.save()
         messages.success(request, f"Saved {record}.")
         return redirect(patient or record)
     context = {"form": form, "title": title, "patient": patient, "cancel_url": cancel_url}

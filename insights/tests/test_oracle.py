@@ -12,6 +12,7 @@ from insights import queries
 from insights.tests import oracle
 from insights.tests.oracle import close
 from patients.models import Delivery, District, FollowUp, Patient
+from patients.signals import records_changed
 
 pytestmark = pytest.mark.django_db
 D = datetime.date
@@ -76,6 +77,8 @@ def build(specs):
             ))  # fmt: skip
     Delivery.objects.bulk_create(deliveries)
     FollowUp.objects.bulk_create(followups)
+    # bulk_create sends no model signals: as every bulk writer does, say whose records were written.
+    records_changed.send(sender=Patient, patient_pks=[patient.pk for patient in patients])
 
 
 FILTERS = [

@@ -1,0 +1,25 @@
+import time
+
+from django.core.management.base import BaseCommand
+
+from insights import facts
+from insights.cache import data_changed
+from patients.models import Patient
+
+
+class Command(BaseCommand):
+    help = (
+        "Rebuild the stored facts the insights read (insights.models) from every record. Needed only after "
+        "writing the record tables by other means than the app (raw SQL, a partial restore)."
+    )
+
+    def handle(self, *args, verbosity, **options):
+        started = time.perf_counter()
+        facts.refresh()
+        data_changed()  # results cached before the rebuild are not served again
+        if verbosity:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Facts of {Patient.objects.count()} patients rebuilt in {time.perf_counter() - started:.1f} s."
+                )
+            )

@@ -1,0 +1,98 @@
+"""
+Stored facts: what the analyses need to know of each patient, delivery and follow-up, worked out
+from all her records and kept current by insights.facts on every write.
+
+They let the analyses without a date range read one row per patient (100,000) instead of ordering
+a million follow-ups per request. The SQL that computes them is the same that the analyses run
+live when a date range is chosen (insights.sql.Scope), so the two cannot disagree in meaning; the
+tests hold the stored rows equal to a fresh computation after every kind of write.
+
+Nothing here is edited by hand, and nothing depends on a setting: the anaemia cut-off is applied
+when the analyses read the stored values. The visit-jump limits are clinical constants; if one
+changes, `manage.py refresh_insights` rebuilds the stored jumps.
+"""
+
+from django.db import models
+
+from patients.models import Delivery, FollowUp, Patient
+
+# The recorded values screened for outliers against their district (insights.queries.anomalies),
+# by record: for each, a patient's facts hold how many she has, their sum and sum of squares (her
+# district's mean and SD add these up) and her lowest and highest (whether any can be beyond it).
+SCREENED_VALUES = {
+    "followup": ("weight_kg", "haemoglobin_g_dl", "bp_systolic", "bp_diastolic"),
+    "delivery": ("weight_at_delivery", "haemoglobin_at_delivery", "placental_weight"),
+}
+VALUE_SUMMARY = ("n", "sum", "squares", "lowest", "highest")
+
+
+class PatientFacts(models.Model):
+    """One patient's facts, from all her deliveries and follow-ups; also, for each of
+    SCREENED_VALUES, the VALUE_SUMMARY columns `<record>_<field>_<summary>` added below."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    n_followups = models.PositiveIntegerField()
+    n_deliveries = models.PositiveIntegerField()
+    n_caesarean = models.PositiveIntegerField()
+    latest_delivery_date = models.DateField(null=True)
+    latest_delivery_type = models.CharField(max_length=10, null=True)  # noqa: DJ001 (NULL: no delivery, as live)
+    anaemia_keyword = models.BooleanField(help_text="Her condition or a follow-up's diagnosis mentions anaemia.")
+    current_haemoglobin_g_dl = models.FloatField(null=True, help_text="Her latest reading (clinical.latest_reading).")
+    first_haemoglobin_g_dl = models.FloatField(null=True)
+    n_haemoglobin_readings = models.PositiveIntegerField(help_text="At deliveries and follow-ups.")
+    first_followup_weight_kg = models.FloatField(null=True)
+    latest_followup_weight_kg = models.FloatField(null=True)
+    n_followup_weights = models.PositiveIntegerField()
+    first_followup_haemoglobin_g_dl = models.FloatField(null=True)
+    latest_followup_haemoglobin_g_dl = models.FloatField(null=True)
+    n_followup_haemoglobin = models.PositiveIntegerField()
+    days_to_first_followup = models.IntegerField(
+        null=True, help_text="From her latest delivery to her first follow-up on or after it."
+    )
+
+    class Meta:
+        verbose_name_plural = "patient facts"
+
+    def __str__(self):
+        return f"Facts of patient #{self.patient_id}"
+
+
+for _record, _fields in SCREENED_VALUES.items():
+    for _field in _fields:
+        for _summary in VALUE_SUMMARY:
+            _column = models.PositiveIntegerField() if _summary == "n" else models.FloatField(null=True)
+            PatientFacts.add_to_class(f"{_record}_{_field}_{_summary}", _column)
+
+
+class DeliveryFacts(models.Model):
+    """A delivery's haemoglobin at the following visit: the first follow-up with a reading on or
+    after the delivery and before her next one."""
+
+    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    # Her facts are refreshed together: the index on this foreign key finds them.
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    next_visit_haemoglobin_g_dl = models.FloatField(null=True)
+
+    class Meta:
+        verbose_name_plural = "delivery facts"
+
+    def __str__(self):
+        return f"Facts of delivery #{self.delivery_id}"
+
+
+class VisitJump(models.Model):
+    """A follow-up whose weight or haemoglobin changed from her previous reading of it by more than
+    the limit (clinical.WEIGHT_JUMP_KG, clinical.HAEMOGLOBIN_JUMP_G_DL)."""
+
+    followup = models.ForeignKey(FollowUp, on_delete=models.CASCADE, related_name="+")
+    # Her jumps are refreshed together: the index on this foreign key finds them.
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    field = models.CharField(max_length=20)
+    value = models.FloatField()
+    previous = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["followup", "field"], name="insights_visitjump_unique")]
+
+    def __str__(self):
+        return f"{self.field} jump at follow-up #{self.followup_id}"

@@ -1,0 +1,386 @@
+"""
+The SQL the analyses share: which records are in scope, and each patient's facts, as common table
+expressions (CTEs) that work on both SQLite and PostgreSQL.
+
+Latest and first readings, consecutive visits and "the first visit after a delivery" are window
+functions over a patient's rows, which the ORM cannot aggregate over. `Scope` writes them once.
+Without a date range, the facts are read from the tables insights.facts keeps current on every
+write (one row per patient); with a date range, or to refresh those tables, the same facts are
+computed live from the records in scope. The analyses (insights.queries) aggregate over either
+without knowing which.
+"""
+
+import sqlite3
+from decimal import Decimal
+
+from django.db import connection
+
+from insights.models import SCREENED_VALUES, VALUE_SUMMARY, DeliveryFacts, PatientFacts, VisitJump
+from patients import clinical
+from patients.models import Delivery, DeliveryType, District, FollowUp, Patient
+
+PATIENT = Patient._meta.db_table
+DELIVERY = Delivery._meta.db_table
+FOLLOWUP = FollowUp._meta.db_table
+DISTRICT = District._meta.db_table
+
+# The stored facts by the name of the CTE that computes them live: (table, columns in order).
+STORED_FACTS = {
+    name: (model._meta.db_table, [f.column for f in model._meta.concrete_fields])
+    for name, model in (("facts", PatientFacts), ("delivery_facts", DeliveryFacts), ("jumps", VisitJump))
+}
+STORED_FACTS["jumps"][1].remove("id")
+
+# Consecutive follow-ups: (field, the largest plausible change between two visits).
+JUMP_FIELDS = (("weight_kg", clinical.WEIGHT_JUMP_KG), ("haemoglobin_g_dl", clinical.HAEMOGLOBIN_JUMP_G_DL))
+# Differences of one-decimal values carry binary noise (55.1 - 50.1 = 5.000000000000004): a jump
+# must exceed its limit by more than this to count.
+JUMP_TOLERANCE = 1e-9
+
+
+class Scope:
+    """The records an analysis reads, as SQL CTEs.
+
+    Always: `scope` (the patients: in the district, among `patients` if given, and, with a date
+    range, active in it), `fu` and `dl` (their follow-ups and deliveries dated in the range).
+    The facts, with the columns of the models in insights.models: `facts` (one row per patient in
+    scope), `delivery_facts` (one per delivery in scope), `jumps` (the follow-ups that jumped); and
+    `summaries`, the facts' VALUE_SUMMARY columns alone.
+    They are read from the stored tables unless the scope is `live`: with a date range, or when
+    asked (to refresh the stored tables).
+    """
+
+    def __init__(self, district=None, date_from=None, date_to=None, patients=None, live=False):
+        self.district, self.date_from, self.date_to, self.patients = district, date_from, date_to, patients
+        self.dated = date_from is not None or date_to is not None
+        self.filtered = district is not None or patients is not None or self.dated
+        self.live = live or self.dated
+
+    def ctes(self, *names):
+        """`WITH ...` holding the named CTEs and those they need, and its parameters."""
+        needs = _LIVE_NEEDS if self.live else {**_LIVE_NEEDS, **_STORED_NEEDS}
+        needed = []
+
+        def need(name):
+            for dependency in needs[name]:
+                need(dependency)
+            if name not in needed:
+                needed.append(name)
+
+        for name in names:
+            need(name)
+        parts, params = [], []
+        for name in needed:
+            stored = not self.live and name in _STORED_NEEDS
+            sql, cte_params = self._stored(name) if stored else getattr(self, f"_{name}")()
+            # The records and stored facts are inlined, so the planner reads the tables (and their
+            # indexes) instead of a copy; the patients in scope are worked out once, unless they are
+            # simply everyone (then the planner may hash the patients, not a million follow-ups, and
+            # in parallel).
+            inline = stored or name in ("fu", "dl") or (name == "scope" and not self.filtered)
+            inline = NOT_MATERIALIZED() if inline else ""
+            parts.append(f"{name} AS {inline}({sql})")
+            params += cte_params
+        return "WITH " + ",\n".join(parts), params
+
+    def date_conditions(self, column):
+        """SQL (starting with AND) and parameters keeping `column` inside the date range."""
+        sql, params = "", []
+        if self.date_from is not None:
+            sql, params = f"{sql} AND {column} >= %s", [*params, self.date_from]
+        if self.date_to is not None:
+            sql, params = f"{sql} AND {column} <= %s", [*params, self.date_to]
+        return sql, params
+
+    # --- The records in scope ---
+
+    def _scope(self):
+        sql = (
+            f"SELECT p.id, p.patient_id, p.name, p.condition, p.district_id, p.weight_kg, p.height_cm FROM {PATIENT} p"
+        )
+        if not self.filtered:
+            return sql, []
+        chosen = Patient.objects.in_district(self.district).active_between(self.date_from, self.date_to)
+        if self.patients is not None:
+            chosen = chosen.filter(pk__in=self.patients)
+        chosen_sql, params = chosen.order_by().values("pk").query.sql_with_params()
+        return f"{sql} WHERE p.id IN ({chosen_sql})", list(params)
+
+    def _records(self, table, alias, date_column, columns):
+        sql = f"SELECT {', '.join(f'{alias}.{c}' for c in columns)} FROM {table} {alias}"
+        if self.district is not None or self.patients is not None:
+            # Only these need the join: a patient with a record in the range is active in it.
+            sql += f" JOIN scope ON scope.id = {alias}.patient_id"
+        conditions, params = self.date_conditions(f"{alias}.{date_column}")
+        return sql + (" WHERE " + conditions.removeprefix(" AND ") if conditions else ""), params
+
+    def _fu(self):
+        return self._records(FOLLOWUP, "f", "visit_date", (
+            "id", "patient_id", "visit_number", "visit_date", "weight_kg", "haemoglobin_g_dl", "bp_systolic",
+            "bp_diastolic", "diagnosis",
+        ))  # fmt: skip
+
+    def _dl(self):
+        return self._records(DELIVERY, "d", "date_of_delivery", (
+            "id", "patient_id", "date_of_delivery", "type_of_delivery", "term_of_delivery", "haemoglobin_at_delivery",
+            "weight_at_delivery", "placental_weight",
+        ))  # fmt: skip
+
+    # --- Each patient's facts, computed live ---
+
+    def _readings(self):
+        # Source 0 = delivery, 1 = follow-up: on one day the follow-up is the later reading.
+        return (
+            f"SELECT patient_id, visit_date AS day, {clinical.FOLLOW_UP} AS source, visit_number AS seq, "
+            "haemoglobin_g_dl AS value FROM fu WHERE haemoglobin_g_dl IS NOT NULL "
+            f"UNION ALL SELECT patient_id, date_of_delivery, {clinical.DELIVERY}, 0, haemoglobin_at_delivery "
+            "FROM dl WHERE haemoglobin_at_delivery IS NOT NULL"
+        ), []
+
+    def _hb_ends(self):
+        # Her readings by the order of clinical.latest_reading: the last is her current one.
+        return _ends("readings", "day, source, seq"), []
+
+    def _weight_ends(self):
+        return _ends(_visit_values("weight_kg"), _VISIT_ORDER), []
+
+    def _fu_hb_ends(self):
+        return _ends(_visit_values("haemoglobin_g_dl"), _VISIT_ORDER), []
+
+    def _fu_counts(self):
+        return (
+            f"SELECT patient_id, COUNT(*) AS n, {_value_summaries('followup')}, "
+            f"MAX(CASE WHEN {keyword_sql('diagnosis')} THEN 1 ELSE 0 END) AS keyword FROM fu GROUP BY patient_id"
+        ), []
+
+    def _dl_counts(self):
+        return (
+            f"SELECT patient_id, COUNT(*) AS n, {_value_summaries('delivery')}, "
+            f"SUM(CASE WHEN type_of_delivery = '{DeliveryType.C_SECTION}' THEN 1 ELSE 0 END) AS n_caesarean, "
+            "MAX(date_of_delivery) AS latest FROM dl GROUP BY patient_id"
+        ), []
+
+    def _first_after(self):
+        # Her first follow-up on or after her latest delivery.
+        return (
+            "SELECT dl_counts.patient_id, MIN(fu.visit_date) AS day FROM dl_counts "
+            "JOIN fu ON fu.patient_id = dl_counts.patient_id AND fu.visit_date >= dl_counts.latest "
+            "GROUP BY dl_counts.patient_id"
+        ), []
+
+    def _summaries(self):
+        # Only what the outlier screen needs: cheaper than all the facts when they are computed live.
+        return (
+            f"SELECT scope.id AS patient_id, {_summary_select()} FROM scope "
+            "LEFT JOIN fu_counts ON fu_counts.patient_id = scope.id "
+            "LEFT JOIN dl_counts ON dl_counts.patient_id = scope.id"
+        ), []
+
+    def _facts(self):
+        days = sql_dialect()["days"].format("first_after.day", "dl_counts.latest")
+        return (
+            f"""SELECT scope.id AS patient_id,
+            COALESCE(fu_counts.n, 0) AS n_followups,
+            COALESCE(dl_counts.n, 0) AS n_deliveries,
+            COALESCE(dl_counts.n_caesarean, 0) AS n_caesarean,
+            dl_counts.latest AS latest_delivery_date,
+            latest_delivery.type_of_delivery AS latest_delivery_type,
+            CASE WHEN fu_counts.keyword = 1 OR {keyword_sql("scope.condition")} THEN TRUE ELSE FALSE END
+                AS anaemia_keyword,
+            hb.latest AS current_haemoglobin_g_dl, hb.earliest AS first_haemoglobin_g_dl,
+            COALESCE(hb.n, 0) AS n_haemoglobin_readings,
+            weight.earliest AS first_followup_weight_kg, weight.latest AS latest_followup_weight_kg,
+            COALESCE(weight.n, 0) AS n_followup_weights,
+            fu_hb.earliest AS first_followup_haemoglobin_g_dl, fu_hb.latest AS latest_followup_haemoglobin_g_dl,
+            COALESCE(fu_hb.n, 0) AS n_followup_haemoglobin,
+            {days} AS days_to_first_followup,
+            {_summary_select()}
+        FROM scope
+        LEFT JOIN fu_counts ON fu_counts.patient_id = scope.id
+        LEFT JOIN dl_counts ON dl_counts.patient_id = scope.id
+        LEFT JOIN dl latest_delivery ON latest_delivery.patient_id = scope.id
+            AND latest_delivery.date_of_delivery = dl_counts.latest
+        LEFT JOIN hb_ends hb ON hb.patient_id = scope.id
+        LEFT JOIN weight_ends weight ON weight.patient_id = scope.id
+        LEFT JOIN fu_hb_ends fu_hb ON fu_hb.patient_id = scope.id
+        LEFT JOIN first_after ON first_after.patient_id = scope.id""",
+            [],
+        )
+
+    def _spans(self):
+        return (
+            "SELECT id, patient_id, date_of_delivery, "
+            "LEAD(date_of_delivery) OVER (PARTITION BY patient_id ORDER BY date_of_delivery) AS next_delivery FROM dl"
+        ), []
+
+    def _next_visit(self):
+        # The follow-ups with a reading from each delivery until her next: number 1 is the first.
+        return (
+            "SELECT spans.id AS delivery_id, fu.haemoglobin_g_dl AS value, "
+            "ROW_NUMBER() OVER (PARTITION BY spans.id ORDER BY fu.visit_date, fu.visit_number) AS n "
+            "FROM spans JOIN fu ON fu.patient_id = spans.patient_id AND fu.visit_date >= spans.date_of_delivery "
+            "AND (spans.next_delivery IS NULL OR fu.visit_date < spans.next_delivery) "
+            "WHERE fu.haemoglobin_g_dl IS NOT NULL"
+        ), []
+
+    def _delivery_facts(self):
+        return (
+            "SELECT spans.id AS delivery_id, spans.patient_id, next_visit.value AS next_visit_haemoglobin_g_dl "
+            "FROM spans LEFT JOIN next_visit ON next_visit.delivery_id = spans.id AND next_visit.n = 1"
+        ), []
+
+    def _jumps(self):
+        consecutive = " UNION ALL ".join(
+            f"SELECT id AS followup_id, patient_id, '{field}' AS field, {field} AS value, "
+            f"LAG({field}) OVER (PARTITION BY patient_id ORDER BY {_VISIT_ORDER}) AS previous, {limit} AS limit_ "
+            f"FROM fu WHERE {field} IS NOT NULL"
+            for field, limit in JUMP_FIELDS
+        )
+        return (
+            f"SELECT followup_id, patient_id, field, value, previous FROM ({consecutive}) consecutive "
+            f"WHERE previous IS NOT NULL AND ABS(value - previous) > limit_ + {JUMP_TOLERANCE}"
+        ), []
+
+    # --- Each patient's facts, as stored ---
+
+    def _stored(self, name):
+        if name == "summaries":
+            table = STORED_FACTS["facts"][0]
+            columns = ["patient_id", *summary_columns("followup"), *summary_columns("delivery")]
+        else:
+            table, columns = STORED_FACTS[name]
+        sql = f"SELECT {', '.join(f'stored.{c}' for c in columns)} FROM {table} stored"
+        if self.district is not None:
+            sql += " JOIN scope ON scope.id = stored.patient_id"
+        return sql, []
+
+
+_VISIT_ORDER = "visit_date, visit_number"
+
+_LIVE_NEEDS = {
+    "scope": (),
+    "fu": ("scope",),
+    "dl": ("scope",),
+    "readings": ("fu", "dl"),
+    "hb_ends": ("readings",),
+    "weight_ends": ("fu",),
+    "fu_hb_ends": ("fu",),
+    "fu_counts": ("fu",),
+    "dl_counts": ("dl",),
+    "first_after": ("dl_counts", "fu"),
+    "facts": ("fu_counts", "dl_counts", "hb_ends", "weight_ends", "fu_hb_ends", "first_after"),
+    "summaries": ("fu_counts", "dl_counts"),
+    "spans": ("dl",),
+    "next_visit": ("spans", "fu"),
+    "delivery_facts": ("spans", "next_visit"),
+    "jumps": ("fu",),
+}
+_STORED_NEEDS = {"facts": ("scope",), "summaries": ("scope",), "delivery_facts": ("scope",), "jumps": ("scope",)}
+
+
+def summary_columns(record, field=None):
+    """The facts' VALUE_SUMMARY columns of SCREENED_VALUES[record] (of one field, if given)."""
+    fields = SCREENED_VALUES[record] if field is None else [field]
+    return [f"{record}_{f}_{summary}" for f in fields for summary in VALUE_SUMMARY]
+
+
+def _summary_select():
+    """The VALUE_SUMMARY columns of a patient's facts, from fu_counts and dl_counts (none: n is 0)."""
+    columns = []
+    for record, counts in (("followup", "fu_counts"), ("delivery", "dl_counts")):
+        for column in summary_columns(record):
+            value = f"{counts}.{column}"
+            columns.append(f"{f'COALESCE({value}, 0)' if column.endswith('_n') else value} AS {column}")
+    return ", ".join(columns)
+
+
+def records_of(patients, table):
+    """SQL joining `table` (a CTE of records) to the rows of `patients` (a few of the patients in
+    scope), through the index on its patient. PostgreSQL would hash the whole table when it
+    misjudges how few patients there are: a LATERAL subquery that it cannot flatten (OFFSET 0)
+    makes it look up each patient's records instead. SQLite looks them up anyway."""
+    if connection.vendor == "postgresql":
+        return f"CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {table}.patient_id = {patients}.id OFFSET 0) {table}"
+    return f"JOIN {table} ON {table}.patient_id = {patients}.id"
+
+
+def _value_summaries(record):
+    """SQL aggregating each of a patient's SCREENED_VALUES[record] to her VALUE_SUMMARY columns."""
+    parts = []
+    for field in SCREENED_VALUES[record]:
+        value = f"CAST({field} AS DOUBLE PRECISION)"
+        n, total, squares, lowest, highest = summary_columns(record, field)
+        parts += [
+            f"COUNT({field}) AS {n}", f"SUM({value}) AS {total}", f"SUM({value} * {value}) AS {squares}",
+            f"MIN({value}) AS {lowest}", f"MAX({value}) AS {highest}",
+        ]  # fmt: skip
+    return ", ".join(parts)
+
+
+def _visit_values(column):
+    return f"(SELECT patient_id, visit_date, visit_number, {column} AS value FROM fu)"
+
+
+def _ends(rows, order):
+    """SQL for each patient's first and latest non-empty `value` of `rows` by `order`, and how many
+    there are (`earliest`, `latest`, `n`): one ordering, numbered from the first with the count."""
+    return (
+        "SELECT patient_id, MAX(CASE WHEN from_first = 1 THEN value END) AS earliest, "
+        "MAX(CASE WHEN from_first = n THEN value END) AS latest, MAX(n) AS n FROM ("
+        f"SELECT patient_id, value, ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY {order}) AS from_first, "
+        f"COUNT(*) OVER (PARTITION BY patient_id) AS n FROM {rows} numbered_rows WHERE value IS NOT NULL"
+        ") numbered WHERE from_first = 1 OR from_first = n GROUP BY patient_id"
+    )
+
+
+def keyword_sql(column):
+    """clinical.mentions_anaemia as SQL on a text column (the keywords are plain lower-case words)."""
+    # SQLite's LIKE already ignores the case of ASCII letters (LOWER() on every row would double the
+    # scan); on PostgreSQL LOWER() LIKE measured faster than ILIKE. %% is a literal % once the driver
+    # has put in the parameters.
+    text = f"LOWER({column})" if connection.vendor == "postgresql" else column
+    return "(" + " OR ".join(f"{text} LIKE '%%{keyword}%%'" for keyword in clinical.ANAEMIA_KEYWORDS) + ")"
+
+
+def NOT_MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
+    if connection.vendor == "postgresql" or (connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)):
+        return "NOT MATERIALIZED "
+    return ""
+
+
+def MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
+    """Computed once, before the query that uses it (PostgreSQL would inline it and plan around it)."""
+    return NOT_MATERIALIZED().replace("NOT ", "")
+
+
+def sql_dialect():
+    """The two date expressions SQLite and PostgreSQL spell differently (SQLite keeps dates as
+    ISO text, so its month is a prefix, not Django's TruncMonth, which is a Python call per row)."""
+    if connection.vendor == "postgresql":
+        return {"month": "to_char({}, 'YYYY-MM')", "days": "({} - {})"}
+    return {"month": "substr({}, 1, 7)", "days": "CAST(julianday({}) - julianday({}) AS INTEGER)"}
+
+
+def fetch_values(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def fetch(sql, params):
+    """The rows as dicts. PostgreSQL sums integers as numeric: counts (n_...) come back as int,
+    other numbers as float."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [column[0] for column in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        for column, value in row.items():
+            if isinstance(value, Decimal):
+                row[column] = int(value) if column.startswith("n_") else float(value)
+    return rows
+
+
+def execute(sql, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)

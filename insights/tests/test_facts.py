@@ -1,0 +1,147 @@
+"""The stored facts stay equal to a fresh computation after every kind of write: model saves and
+deletes, moves between patients, workbook imports, demo data, and the rebuild command."""
+
+import datetime
+
+import pytest
+from django.core.management import call_command
+
+from insights import facts
+from insights.models import DeliveryFacts, PatientFacts, VisitJump
+from patients.bulk import insert_values
+from patients.importing import apply_import, plan_import
+from patients.models import Delivery, FollowUp, Patient
+from patients.tests.factories import make_delivery, make_followup, make_patient
+from patients.tests.workbooks import followup_row, make_workbook, patient_row, standard_sheets
+
+pytestmark = pytest.mark.django_db
+D = datetime.date
+
+
+def stored():
+    """Every stored fact, comparable."""
+    return (
+        sorted(PatientFacts.objects.values_list(), key=str),
+        sorted(DeliveryFacts.objects.values_list(), key=str),
+        sorted(VisitJump.objects.values_list("followup_id", "patient_id", "field", "value", "previous"), key=str),
+    )
+
+
+def assert_current():
+    """The stored facts equal what a rebuild from every record gives, with one row per patient."""
+    before = stored()
+    facts.refresh()
+    assert stored() == before
+    assert PatientFacts.objects.count() == Patient.objects.count()
+    assert DeliveryFacts.objects.count() == Delivery.objects.count()
+
+
+def her_facts(patient):
+    return PatientFacts.objects.get(patient=patient)
+
+
+def test_a_new_patient_has_facts_with_nothing_recorded():
+    patient = make_patient(condition="known anaemia")
+    row = her_facts(patient)
+    assert (row.n_followups, row.n_deliveries, row.current_haemoglobin_g_dl) == (0, 0, None)
+    assert row.anaemia_keyword
+    assert_current()
+
+
+def test_each_new_record_updates_her_facts():
+    patient = make_patient()
+    make_delivery(patient, date_of_delivery=D(2024, 3, 1), haemoglobin_at_delivery=10.2, type_of_delivery="c_section")
+    make_followup(patient, visit_number=1, visit_date=D(2024, 3, 5), haemoglobin_g_dl=9.1, weight_kg=60.0)
+    make_followup(patient, visit_number=2, visit_date=D(2024, 4, 5), haemoglobin_g_dl=12.5, weight_kg=52.0)
+    row = her_facts(patient)
+    assert (row.n_followups, row.n_deliveries, row.n_caesarean) == (2, 1, 1)
+    assert (row.first_haemoglobin_g_dl, row.current_haemoglobin_g_dl, row.n_haemoglobin_readings) == (10.2, 12.5, 3)
+    assert row.days_to_first_followup == 4
+    assert row.latest_followup_weight_kg == 52.0
+    assert VisitJump.objects.filter(patient=patient, field="weight_kg").exists()  # 60 -> 52 kg
+    assert DeliveryFacts.objects.get(patient=patient).next_visit_haemoglobin_g_dl == 9.1
+    assert_current()
+
+
+def test_editing_and_deleting_records_keeps_her_facts_current():
+    patient = make_patient()
+    delivery = make_delivery(patient, date_of_delivery=D(2024, 3, 1))
+    first = make_followup(patient, visit_number=1, visit_date=D(2024, 3, 5), haemoglobin_g_dl=9.0)
+    make_followup(patient, visit_number=2, visit_date=D(2024, 3, 9), haemoglobin_g_dl=9.5, diagnosis="Anaemia")
+    first.haemoglobin_g_dl = 8.0
+    first.save()
+    assert her_facts(patient).first_haemoglobin_g_dl == 11.5  # her delivery's reading comes first
+    assert her_facts(patient).anaemia_keyword
+    assert_current()
+    FollowUp.objects.filter(visit_number=2).get().delete()
+    assert (her_facts(patient).n_followups, her_facts(patient).anaemia_keyword) == (1, False)
+    delivery.delete()
+    assert her_facts(patient).n_deliveries == 0
+    assert her_facts(patient).current_haemoglobin_g_dl == 8.0
+    assert_current()
+
+
+def test_a_record_moved_to_another_patient_changes_both_patients_facts():
+    first, second = make_patient(), make_patient()
+    followup = make_followup(first, visit_number=1)
+    delivery = make_delivery(first)
+    followup.patient, delivery.patient = second, second
+    followup.save()
+    delivery.save()
+    assert (her_facts(first).n_followups, her_facts(first).n_deliveries) == (0, 0)
+    assert (her_facts(second).n_followups, her_facts(second).n_deliveries) == (1, 1)
+    assert_current()
+
+
+def test_a_patient_edit_changes_her_keyword_and_a_deleted_patient_leaves_no_facts():
+    patient = make_patient()
+    make_followup(patient)
+    make_delivery(patient)
+    patient.condition = "low Hb since her first pregnancy"
+    patient.save()
+    assert her_facts(patient).anaemia_keyword
+    patient.delete()
+    assert not PatientFacts.objects.exists() and not DeliveryFacts.objects.exists()
+    assert_current()
+
+
+def test_a_workbook_import_refreshes_the_patients_it_wrote(tmp_path):
+    known = make_patient(patient_id="K1")
+    make_followup(known, visit_number=1, haemoglobin_g_dl=12.0)
+    sheets = standard_sheets(
+        patients=[patient_row("NEW1")],
+        deliveries=[],
+        followups=[followup_row("NEW1", 1), followup_row("K1", 2, haemoglobin_g_dl=8.5, visit_date=D(2024, 6, 1))],
+    )
+    apply_import(plan_import(make_workbook(tmp_path / "w.xlsx", sheets)))
+    assert her_facts(known).current_haemoglobin_g_dl == 8.5
+    assert her_facts(Patient.objects.get(patient_id="NEW1")).n_followups == 1
+    assert_current()
+
+
+def test_demo_data_and_its_flush_leave_the_facts_current():
+    call_command("seed_demo", patients=60, seed=3, verbosity=0)
+    assert_current()
+    call_command("seed_demo", patients=20, seed=4, flush=True, verbosity=0)
+    assert PatientFacts.objects.count() == 20
+    assert_current()
+
+
+def test_refresh_insights_rebuilds_after_writes_the_app_did_not_see():
+    patient = make_patient()
+    # A write that tells nobody (as raw SQL or a partial restore would).
+    insert_values(FollowUp, ["patient_id", "visit_number", "visit_date", "haemoglobin_g_dl", "diagnosis"],
+                  [[patient.pk, 1, D(2024, 1, 2), 7.5, ""]])  # fmt: skip
+    assert her_facts(patient).n_followups == 0
+    call_command("refresh_insights", verbosity=0)
+    assert (her_facts(patient).n_followups, her_facts(patient).current_haemoglobin_g_dl) == (1, 7.5)
+
+
+def test_saving_a_followup_refreshes_her_facts_in_a_fixed_number_of_queries(django_assert_num_queries):
+    patient = make_patient()
+    make_followup(patient, visit_number=1)
+    followup = FollowUp(patient=patient, visit_number=2, visit_date=D(2024, 5, 1), haemoglobin_g_dl=10.0)
+    # The insert and its history row; a savepoint, the lock on her, three deletes and inserts of her
+    # facts, the release; the cache's new data version (three).
+    with django_assert_num_queries(16):
+        followup.save()
