@@ -21,11 +21,18 @@ from patients.models import Patient
 
 # Patients refreshed per statement (the SQL lists their primary keys).
 CHUNK = 500
+# Refreshing more than 1/REBUILD_SHARE of all patients rebuilds everyone instead: one pass over the
+# tables beats many lookups (20,000 new patients of 20,000: 1.3 s instead of 5 s on SQLite).
+REBUILD_SHARE = 4
 
 
 def refresh(patient_pks=None):
     """Recompute the stored facts of these patients (primary keys), or of everyone when None.
-    Seven queries per 500 patients; a rebuild of everyone takes seconds at a million follow-ups."""
+    Seven queries per CHUNK patients; a rebuild of everyone takes seconds at a million follow-ups."""
+    if patient_pks is not None:
+        patient_pks = sorted(set(patient_pks))
+        if len(patient_pks) > CHUNK and len(patient_pks) * REBUILD_SHARE > Patient.objects.count():
+            patient_pks = None  # a rebuild is quicker than many chunks
     with transaction.atomic():
         if patient_pks is None:
             if connection.vendor == "postgresql":
@@ -34,9 +41,8 @@ def refresh(patient_pks=None):
                 execute(f"DELETE FROM {table}")
             _insert(Scope(live=True))
             return
-        pks = sorted(set(patient_pks))
-        for start in range(0, len(pks), CHUNK):
-            chunk = pks[start : start + CHUNK]
+        for start in range(0, len(patient_pks), CHUNK):
+            chunk = patient_pks[start : start + CHUNK]
             list(Patient.objects.filter(pk__in=chunk).select_for_update(no_key=True).values_list("pk"))
             placeholders = ", ".join(["%s"] * len(chunk))
             for table, _ in STORED_FACTS.values():

@@ -108,10 +108,15 @@ class Scope:
 
     def _records(self, table, alias, date_column, columns):
         sql = f"SELECT {', '.join(f'{alias}.{c}' for c in columns)} FROM {table} {alias}"
-        if self.district is not None or self.patients is not None:
-            # Only these need the join: a patient with a record in the range is active in it.
-            sql += f" JOIN scope ON scope.id = {alias}.patient_id"
         conditions, params = self.date_conditions(f"{alias}.{date_column}")
+        if self.patients is not None:
+            # Named patients are looked up by the index on the patient (SQLite would scan the table
+            # for a join with a CTE).
+            placeholders = ", ".join(["%s"] * len(self.patients))
+            conditions, params = f"{conditions} AND {alias}.patient_id IN ({placeholders})", [*params, *self.patients]
+        elif self.district is not None:
+            # Only the district needs the join: a patient with a record in the range is active in it.
+            sql += f" JOIN scope ON scope.id = {alias}.patient_id"
         return sql + (" WHERE " + conditions.removeprefix(" AND ") if conditions else ""), params
 
     def _fu(self):

@@ -74,9 +74,29 @@ def _chart(name, figure, rows, columns):
         "id": f"chart-{name}",
         "data_id": f"chart-{name}-data",
         "figure": figure,
-        "header": [column.replace("_", " ") for column in columns],
+        "header": [heading(column) for column in columns],
         "rows": [[_cell(row[column]) for column in columns] for row in rows],
     }
+
+
+# Units at the end of a column name, as staff read them; names that read better otherwise.
+_UNITS = (("_g_dl", "g/dL"), ("_kg", "kg"))
+_HEADINGS = {"label": "Group", "n_caesarean": "Caesareans (n)"}
+
+
+def heading(column):
+    """A table column's heading in words: "n_with_haemoglobin" -> "With haemoglobin (n)",
+    "mean_haemoglobin_g_dl" -> "Mean haemoglobin (g/dL)", "caesarean_rate" -> "Caesarean rate"."""
+    if column in _HEADINGS:
+        return _HEADINGS[column]
+    suffix = ""
+    for ending, unit in _UNITS:
+        if column.endswith(ending):
+            column, suffix = column.removesuffix(ending), f" ({unit})"
+    if column.startswith("n_"):
+        column, suffix = column.removeprefix("n_"), " (n)"
+    words = column.replace("_", " ").replace("followup", "follow-up")
+    return words[:1].upper() + words[1:] + suffix
 
 
 def _cell(value):
@@ -91,7 +111,7 @@ def _table(title, rows, columns, links=None):
     links = links or {}
     return {
         "title": title,
-        "header": [column.replace("_", " ") for column in columns],
+        "header": [heading(column) for column in columns],
         "rows": [
             [{"text": _cell(row[c]), "url": links[c](row)} if c in links else _cell(row[c]) for c in columns]
             for row in rows

@@ -219,3 +219,11 @@ def test_collectstatic_ships_plotly_js_from_the_installed_package(tmp_path, sett
     shipped = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     assert (tmp_path / "plotly" / "plotly.min.js").read_bytes() == shipped.read_bytes()
     assert (tmp_path / "js" / "charts.js").exists()
+
+
+def test_table_headings_are_words_with_their_units(client, clinician):
+    make_followup(make_patient())
+    client.force_login(clinician)
+    page = client.get(reverse("insights:districts")).content.decode()
+    assert "<th>Mean haemoglobin (g/dL)</th>" in page and "<th>Follow-ups per patient</th>" in page
+    assert "mean_haemoglobin_g_dl" not in page.split("<table")[1]
