@@ -21,7 +21,7 @@ import scipy.stats
 from insights.models import SCREENED_VALUES, VALUE_SUMMARY
 from insights.sql import DISTRICT, MATERIALIZED, Scope, fetch, fetch_values, records_of, sql_dialect, summary_columns
 from patients import clinical
-from patients.models import Delivery, DeliveryTerm, DeliveryType, FollowUp, Patient
+from patients.models import Delivery, DeliveryTerm, DeliveryType, FollowUp
 
 
 def average_weight_by_district(district=None, date_from=None, date_to=None):
@@ -65,19 +65,16 @@ def high_risk_patient_pks(district=None, date_from=None, date_to=None, order="pa
 
 def high_risk_rows(pks, date_from=None, date_to=None):
     """The high-risk rows (as high_risk_patients() gives them) of these patients, in this order:
-    a page of a table. One query (PatientQuerySet.with_risk over just these patients)."""
-    found = {
-        row["pk"]: high_risk_row(row)
-        for row in Patient.objects.filter(pk__in=pks).with_risk(date_from, date_to).values(
-            "pk", "patient_id", "name", "condition", "district__name", "latest_delivery_type", "anaemia_keyword",
-            "current_haemoglobin_g_dl", "had_caesarean",
-        )
-    }  # fmt: skip
+    a page of a table. One query (the facts of just these patients)."""
+    if not pks:  # an empty page: there is no SQL for "none of no patients"
+        return []
+    sql, params = _high_risk_sql(None, date_from, date_to, patients=pks)
+    found = {row["pk"]: high_risk_row(row) for row in fetch(sql, params)}
     return [found[pk] for pk in pks if pk in found]
 
 
 def high_risk_row(row):
-    """A row of risk facts (_high_risk_sql() or PatientQuerySet.with_risk()) as the API and pages show it."""
+    """A row of risk facts (_high_risk_sql()) as the API and pages show it."""
     return {
         "patient_id": row["patient_id"],
         "name": row["name"],
@@ -90,10 +87,10 @@ def high_risk_row(row):
     }
 
 
-def _high_risk_sql(district, date_from, date_to):
-    """SQL for every high-risk patient in scope with her risk facts (the many-patient twin of
-    Patient.risk()): a reason from clinical.risk_reasons, read from her facts."""
-    ctes, params = Scope(district, date_from, date_to).ctes("facts")
+def _high_risk_sql(district, date_from, date_to, patients=None):
+    """SQL for every high-risk patient in scope (or among `patients`) with her risk facts (the
+    many-patient twin of Patient.risk()): a reason from clinical.risk_reasons, read from her facts."""
+    ctes, params = Scope(district, date_from, date_to, patients=patients).ctes("facts")
     sql = f"""{ctes}
     SELECT scope.id AS pk, scope.patient_id, scope.name, scope.condition, district.name AS district__name,
         facts.latest_delivery_type, facts.anaemia_keyword,

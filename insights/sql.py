@@ -14,6 +14,7 @@ import sqlite3
 from decimal import Decimal
 
 from django.db import connection
+from django.db.models import AutoField
 
 from insights.models import SCREENED_VALUES, VALUE_SUMMARY, DeliveryFacts, PatientFacts, VisitJump
 from patients import clinical
@@ -25,11 +26,11 @@ FOLLOWUP = FollowUp._meta.db_table
 DISTRICT = District._meta.db_table
 
 # The stored facts by the name of the CTE that computes them live: (table, columns in order).
+# (A jump's own id is the database's to number.)
 STORED_FACTS = {
-    name: (model._meta.db_table, [f.column for f in model._meta.concrete_fields])
+    name: (model._meta.db_table, [f.column for f in model._meta.concrete_fields if not isinstance(f, AutoField)])
     for name, model in (("facts", PatientFacts), ("delivery_facts", DeliveryFacts), ("jumps", VisitJump))
 }
-STORED_FACTS["jumps"][1].remove("id")
 
 # Consecutive follow-ups: (field, the largest plausible change between two visits).
 JUMP_FIELDS = (("weight_kg", clinical.WEIGHT_JUMP_KG), ("haemoglobin_g_dl", clinical.HAEMOGLOBIN_JUMP_G_DL))

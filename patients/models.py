@@ -7,14 +7,12 @@ same rules friendlier messages on the way in.
 """
 
 import datetime
-import operator
-from functools import reduce
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, When
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -193,63 +191,6 @@ class PatientQuerySet(models.QuerySet):
         deliveries = Delivery.objects.filter(patient=OuterRef("pk")).between(date_from, date_to)
         followups = FollowUp.objects.filter(patient=OuterRef("pk")).between(date_from, date_to)
         return self.filter(Exists(deliveries) | Exists(followups))
-
-    def with_current_haemoglobin(self, date_from=None, date_to=None):
-        """Annotate `current_haemoglobin_g_dl`: her latest reading by date, at a delivery or a
-        follow-up (a follow-up on the day of a delivery counts as later), within the date range.
-
-        Four correlated subqueries in the one query; see clinical.latest_reading for the rule.
-        """
-        followups = (
-            FollowUp.objects.filter(patient=OuterRef("pk"), haemoglobin_g_dl__isnull=False)
-            .between(date_from, date_to)
-            .order_by("-visit_date", "-visit_number")
-        )
-        deliveries = (
-            Delivery.objects.filter(patient=OuterRef("pk"), haemoglobin_at_delivery__isnull=False)
-            .between(date_from, date_to)
-            .order_by("-date_of_delivery")
-        )
-        return self.annotate(
-            _followup_hb=Subquery(followups.values("haemoglobin_g_dl")[:1]),
-            _followup_date=Subquery(followups.values("visit_date")[:1]),
-            _delivery_hb=Subquery(deliveries.values("haemoglobin_at_delivery")[:1]),
-            _delivery_date=Subquery(deliveries.values("date_of_delivery")[:1]),
-        ).annotate(
-            current_haemoglobin_g_dl=Case(
-                When(_followup_date__isnull=True, then=F("_delivery_hb")),
-                When(_delivery_date__isnull=True, then=F("_followup_hb")),
-                When(_followup_date__gte=F("_delivery_date"), then=F("_followup_hb")),
-                default=F("_delivery_hb"),
-                output_field=models.FloatField(),
-            )
-        )
-
-    def with_risk(self, date_from=None, date_to=None):
-        """Annotate what makes a patient high-risk (clinical.risk_reasons), from her records in the
-        date range: `anaemia_keyword`, `current_haemoglobin_g_dl`, `had_caesarean`, and
-        `latest_delivery_type` (her latest delivery's type, or None)."""
-        keyword_diagnoses = FollowUp.objects.filter(patient=OuterRef("pk")).between(date_from, date_to)
-        deliveries = Delivery.objects.filter(patient=OuterRef("pk")).between(date_from, date_to)
-        return self.with_current_haemoglobin(date_from, date_to).annotate(
-            anaemia_keyword=Q(_mentions_anaemia("condition"))
-            | Exists(keyword_diagnoses.filter(_mentions_anaemia("diagnosis"))),
-            had_caesarean=Exists(deliveries.filter(type_of_delivery=DeliveryType.C_SECTION)),
-            latest_delivery_type=Subquery(deliveries.order_by("-date_of_delivery").values("type_of_delivery")[:1]),
-        )
-
-    def high_risk(self, date_from=None, date_to=None):
-        """Patients with at least one reason to be high-risk, annotated as by with_risk()."""
-        return self.with_risk(date_from, date_to).filter(
-            Q(anaemia_keyword=True)
-            | Q(current_haemoglobin_g_dl__lt=clinical.anaemia_cutoff_g_dl())
-            | Q(had_caesarean=True)
-        )
-
-
-def _mentions_anaemia(field):
-    """clinical.mentions_anaemia as a query condition on a text field."""
-    return reduce(operator.or_, [Q(**{f"{field}__icontains": keyword}) for keyword in clinical.ANAEMIA_KEYWORDS])
 
 
 class DatedQuerySet(models.QuerySet):

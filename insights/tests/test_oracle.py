@@ -109,6 +109,12 @@ def assert_agrees(filters):
         assert close(row["haemoglobin_g_dl"], expected["haemoglobin_g_dl"]), patient_id
         assert (row["severity"], row["delivery_type"], row["district"]) == (
             expected["severity"], expected["delivery_type"], expected["district"]), patient_id  # fmt: skip
+    # The dashboard's table reads a page's rows for just its patients, in its order: the same rows.
+    pks = queries.high_risk_patient_pks(**filters, order="haemoglobin")
+    page = queries.high_risk_rows(pks, filters.get("date_from"), filters.get("date_to"))
+    hb = "haemoglobin_g_dl"
+    by_haemoglobin = sorted(got_risk.values(), key=lambda row: (row[hb] is None, row[hb] or 0, row["patient_id"]))
+    assert page == by_haemoglobin
 
     expected_districts = oracle.district_metrics(records)
     got_districts = {row["district"]: row for row in queries.district_metrics(**filters)}

@@ -168,6 +168,14 @@ class TestHighRiskTable:
         make_patient(patient_id="RISK-A", condition="=cmd|' /C calc'!A0 anaemia")
         make_followup(make_patient(patient_id="RISK-B", condition=""), haemoglobin_g_dl=6.5)
 
+    @pytest.mark.parametrize("params", [{}, {"from": "2001-01-01", "to": "2001-12-31"}])
+    def test_an_empty_table_says_so(self, client, clinician, params):
+        make_followup(make_patient(), haemoglobin_g_dl=13.0)  # nobody at risk
+        client.force_login(clinician)
+        response = client.get(reverse("insights:high_risk"), params)
+        assert response.status_code == 200
+        assert response.context["patients"] == []
+
     def test_lists_each_high_risk_patient_once_with_reasons_and_links(self, client, clinician, risky):
         client.force_login(clinician)
         response = client.get(reverse("insights:high_risk"))
