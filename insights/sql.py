@@ -42,8 +42,9 @@ JUMP_TOLERANCE = 1e-9
 class Scope:
     """The records an analysis reads, as SQL CTEs.
 
-    Always: `scope` (the patients: in the district, among `patients` if given, and, with a date
-    range, active in it), `fu` and `dl` (their follow-ups and deliveries dated in the range).
+    Always (voided records left out): `scope` (the patients: in the district, among `patients` if
+    given, and, with a date range, active in it), `fu` and `dl` (their follow-ups and deliveries
+    dated in the range).
     The facts, with the columns of the models in insights.models: `facts` (one row per patient in
     scope), `delivery_facts` (one per delivery in scope), `jumps` (the follow-ups that jumped); and
     `summaries`, the facts' VALUE_SUMMARY columns alone.
@@ -100,7 +101,8 @@ class Scope:
             f"SELECT p.id, p.patient_id, p.name, p.condition, p.district_id, p.weight_kg, p.height_cm FROM {PATIENT} p"
         )
         if not self.filtered:
-            return sql, []
+            return f"{sql} WHERE p.voided_at IS NULL", []
+        # Patient.objects leaves voided patients out.
         chosen = Patient.objects.in_district(self.district).active_between(self.date_from, self.date_to)
         if self.patients is not None:
             chosen = chosen.filter(pk__in=self.patients)
@@ -110,6 +112,8 @@ class Scope:
     def _records(self, table, alias, date_column, columns):
         sql = f"SELECT {', '.join(f'{alias}.{c}' for c in columns)} FROM {table} {alias}"
         conditions, params = self.date_conditions(f"{alias}.{date_column}")
+        # Voided records are left out; a voided patient's records are voided with her (patients.voiding).
+        conditions = f" AND {alias}.voided_at IS NULL{conditions}"
         if self.patients is not None:
             # Named patients are looked up by the index on the patient (SQLite would scan the table
             # for a join with a CTE).
@@ -118,7 +122,7 @@ class Scope:
         elif self.district is not None:
             # Only the district needs the join: a patient with a record in the range is active in it.
             sql += f" JOIN scope ON scope.id = {alias}.patient_id"
-        return sql + (" WHERE " + conditions.removeprefix(" AND ") if conditions else ""), params
+        return sql + " WHERE " + conditions.removeprefix(" AND "), params
 
     def _fu(self):
         return self._records(FOLLOWUP, "f", "visit_date", (

@@ -9,6 +9,7 @@ from insights import charts, queries
 from insights.cache import cached
 from insights.export import export_rows
 from insights.forms import InsightFilterForm
+from patients import audit
 from patients.views import staff_permission
 
 # The dashboard's pages, in the order of its navigation (templates/insights/nav.html).
@@ -281,6 +282,7 @@ def high_risk(request):
         sort = "patient"
     if request.GET.get("format") in ("csv", "xlsx"):
         rows = queries.high_risk_patients(**filters)
+        audit.log_export(request, f"High-risk patients ({request.GET['format']}): {form.scope()}", len(rows))
         return export_rows(rows, HIGH_RISK_COLUMNS, "high-risk-patients", request.GET["format"])
     # The ordered list of who is high-risk is cached; each page reads only its own 50 patients.
     (pks,) = cached((queries.high_risk_patient_pks, {**filters, "order": sort}))

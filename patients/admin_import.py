@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from patients import audit
 from patients.importing import ImportFileError, ImportRefused, apply_import, plan_import, write_error_workbook
 from patients.models import District, ImportBatch, Patient
 from patients.workbook import write_workbook
@@ -153,6 +154,7 @@ def import_errors_view(model_admin, request, token):
         raise Http404(str(error)) from None
     response = HttpResponse(content_type=XLSX)
     write_error_workbook(plan, response)
+    audit.log_export(request, f"Rows with errors of the workbook {name}", rows=plan.invalid_count)
     response["Content-Disposition"] = f'attachment; filename="errors-{Path(name).stem}.xlsx"'
     return response
 
@@ -167,7 +169,9 @@ def export_workbook_view(model_admin, request):
         patients = patients.in_district(District.objects.filter(pk=district).first())
     stamp = timezone.localtime().strftime("%Y-%m-%d-%H%M")
     response = HttpResponse(content_type=XLSX)
-    write_workbook(response, patients)
+    rows = write_workbook(response, patients)
+    audit.log_export(request, f"Workbook of patients, deliveries and follow-ups{' (one district)' if district else ''}",
+                     rows=rows)  # fmt: skip
     response["Content-Disposition"] = f'attachment; filename="patients-{stamp}.xlsx"'
     return response
 

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hospital.api import Conflict, QueryParameters, StrictCharField, StrictModelSerializer, error_responses
-from patients import clinical
+from patients import audit, clinical
 from patients.models import Delivery, District, FollowUp, Patient, PlausibleRange, patient_id_validator
 from patients.workbook import DELIVERY_COLUMNS, FOLLOWUP_COLUMNS, PATIENT_COLUMNS
 
@@ -47,7 +47,8 @@ class PatientRecordSerializer(StrictModelSerializer):
     def validate(self, attrs):
         patient, model = self.context["patient"], self.Meta.model
         value = attrs[self.key_field]
-        if model.objects.filter(patient=patient, **{self.key_field: value}).exists():
+        # A voided record keeps its key (an administrator may restore it).
+        if model.all_objects.filter(patient=patient, **{self.key_field: value}).exists():
             raise serializers.ValidationError(
                 {self.key_field: [self.taken.format(patient=patient.patient_id, value=value)]}
             )
@@ -173,9 +174,14 @@ def _get_patient_with_records(patient_id):
     prefetch_related: for one patient its machinery cost a tenth of an API read."""
     patient = _get_patient(patient_id, Patient.objects.select_related("district"))
     # Through her related managers, so each record knows its patient without a query.
-    patient.delivery_list = list(patient.deliveries.order_by("date_of_delivery"))
-    patient.followup_list = list(patient.followups.order_by("visit_number"))
+    patient.delivery_list = list(patient.deliveries.active().order_by("date_of_delivery"))
+    patient.followup_list = list(patient.followups.active().order_by("visit_number"))
     return patient
+
+
+def _taken_message(patient_id):
+    # A voided patient keeps her patient_id (an administrator may restore her).
+    return f"A patient with patient_id {patient_id} already exists."
 
 
 def _get_patient(patient_id, queryset=None):
@@ -214,8 +220,8 @@ class PatientListView(APIView):
         serializer.is_valid(raise_exception=True)
         patient_id = serializer.validated_data["patient_id"]
         with transaction.atomic():
-            if Patient.objects.filter(patient_id=patient_id).exists():
-                raise Conflict(f"A patient with patient_id {patient_id} already exists.")
+            if Patient.all_objects.filter(patient_id=patient_id).exists():
+                raise Conflict(_taken_message(patient_id))
             serializer.save()
         patient = _get_patient_with_records(patient_id)
         location = request.build_absolute_uri(f"/api/patients/{patient_id}")
@@ -232,7 +238,9 @@ class PatientDetailView(APIView):
         responses={200: PatientDetailSerializer, **error_responses(404)},
     )
     def get(self, request, patient_id):
-        return Response(PatientDetailSerializer(_get_patient_with_records(patient_id)).data)
+        patient = _get_patient_with_records(patient_id)
+        audit.log_view(request, patient, "API: patient with her records")
+        return Response(PatientDetailSerializer(patient).data)
 
     @extend_schema(
         summary="Correct a patient's details",
@@ -245,8 +253,8 @@ class PatientDetailView(APIView):
         serializer.is_valid(raise_exception=True)
         new_id = serializer.validated_data.get("patient_id", patient_id)
         with transaction.atomic():
-            if new_id != patient_id and Patient.objects.filter(patient_id=new_id).exists():
-                raise Conflict(f"A patient with patient_id {new_id} already exists.")
+            if new_id != patient_id and Patient.all_objects.filter(patient_id=new_id).exists():
+                raise Conflict(_taken_message(new_id))
             serializer.save()
         return Response(PatientDetailSerializer(_get_patient_with_records(new_id)).data)
 
@@ -264,6 +272,7 @@ class PatientRecordsView(APIView):
     def get(self, request, patient_id):
         patient = _get_patient(patient_id)
         records = self.serializer_class.Meta.model.objects.filter(patient=patient).select_related("patient")
+        audit.log_view(request, patient, f"API: her {self.serializer_class.Meta.model._meta.verbose_name_plural}")
         return Response(self.serializer_class(records.order_by(self.order_by), many=True).data)
 
     def post(self, request, patient_id):

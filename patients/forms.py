@@ -63,11 +63,11 @@ class DeliveryForm(forms.ModelForm):
     def clean_date_of_delivery(self):
         # The patient is not a form field, so Django's own unique check would skip this pair.
         day = self.cleaned_data["date_of_delivery"]
-        others = Delivery.objects.filter(patient=self.instance.patient, date_of_delivery=day).exclude(
-            pk=self.instance.pk
-        )
-        if others.exists():
-            raise forms.ValidationError(f"{self.instance.patient.patient_id} already has a delivery on {day:%d %b %Y}.")
+        taken = _taken(self.instance, date_of_delivery=day)
+        if taken is not None:
+            raise forms.ValidationError(
+                f"{self.instance.patient.patient_id} already has a {taken}delivery on {day:%d %b %Y}."
+            )
         return day
 
 
@@ -89,9 +89,27 @@ class FollowUpForm(forms.ModelForm):
 
     def clean_visit_number(self):
         number = self.cleaned_data["visit_number"]
-        others = FollowUp.objects.filter(patient=self.instance.patient, visit_number=number).exclude(
-            pk=self.instance.pk
-        )
-        if others.exists():
-            raise forms.ValidationError(f"{self.instance.patient.patient_id} already has visit {number}.")
+        taken = _taken(self.instance, visit_number=number)
+        if taken is not None:
+            raise forms.ValidationError(
+                f"{self.instance.patient.patient_id} already has {'a voided ' if taken else ''}visit {number}."
+            )
         return number
+
+
+def _taken(record, **key):
+    """None if no other record of her holds `key`; "" if one in use does, "voided " if a voided one
+    does (it keeps its key: an administrator may restore it)."""
+    others = type(record).all_objects.filter(patient=record.patient, **key).exclude(pk=record.pk)
+    voided_at = others.values_list("voided_at", flat=True)[:1]
+    if not voided_at:
+        return None
+    return "" if voided_at[0] is None else "voided "
+
+
+class VoidForm(forms.Form):
+    reason = forms.CharField(
+        max_length=Patient._meta.get_field("void_reason").max_length,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why this record should not count, e.g. entered twice, or for the wrong patient.",
+    )

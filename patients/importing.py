@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
 from openpyxl import Workbook
 from python_calamine import CalamineError, CalamineWorkbook
 
@@ -463,7 +464,7 @@ class _Planner:
     def plan_patients(self, sheet, records):
         records = list(records)
         ids = {_key_text(raw.get("patient_id")) for _, raw in records}
-        existing = _in_chunks(Patient.objects.select_related("district"), "patient_id", ids)
+        existing = _in_chunks(Patient.all_objects.select_related("district"), "patient_id", ids)
         existing = {p.patient_id: p for p in existing}
         fields = [name for name in sheet.columns if name != "district"]
         parsers = {name: parser_for(Patient, name) for name in sheet.columns}
@@ -476,6 +477,8 @@ class _Planner:
                 errors.append(RowError(sheet.title, number, sheet.columns["patient_id"], patient_id, reason))
             seen.setdefault(patient_id, number)
             old = existing.get(patient_id)
+            if old is not None and old.is_voided:
+                errors.append(_voided_error(sheet, number, "patient_id", raw, old))
             instance = Patient(**_field_values(old, Patient)) if old else Patient()
             for name in fields:
                 if name in values:
@@ -484,6 +487,9 @@ class _Planner:
             if not district_name and "district" in values:
                 errors.append(RowError(sheet.title, number, sheet.columns["district"], raw["district"],
                                        "a district is required"))  # fmt: skip
+            elif len(district_name) > DISTRICT_NAME_LENGTH:
+                reason = f"a district name of {len(district_name)} characters: at most {DISTRICT_NAME_LENGTH}"
+                errors.append(RowError(sheet.title, number, sheet.columns["district"], raw["district"], reason))
             elif district_name:
                 instance.district = self._district(district_name)
             exclude = ["id", "district", "import_batch"]
@@ -513,13 +519,13 @@ class _Planner:
         """
         model, key_field = SHEET_MODELS[sheet.kind], RECORD_KEY[sheet.kind]
         wanted = {_key_text(raw.get("patient_id")) for _, raw in read_records()} - set(self.workbook_patients)
-        patients = {p.patient_id: p for p in _in_chunks(Patient.objects.all(), "patient_id", wanted)}
+        patients = {p.patient_id: p for p in _in_chunks(Patient.all_objects.all(), "patient_id", wanted)}
         patients.update(self.workbook_patients)
         known_pks = [p.pk for p in patients.values() if p.pk is not None]
         # Existing rows as plain dicts: far lighter than model instances, and a copy is made only to update.
         existing = {
             (record["patient_id"], record[key_field]): record
-            for record in _in_chunks(model.objects.values(), "patient_id", known_pks)
+            for record in _in_chunks(model.all_objects.values(), "patient_id", known_pks)
         }
         fields = [name for name in sheet.columns if name != "patient_id"]
         sheet.record_fields = [f.attname for f in model._meta.concrete_fields if f.attname not in _NOT_WRITTEN]
@@ -529,8 +535,9 @@ class _Planner:
             values, errors = self._parse(sheet, parsers, number, raw)
             patient_id = values.get("patient_id", "")
             patient = patients.get(patient_id)
-            if patient is None:
-                errors.append(self._unknown_patient(sheet, number, raw, patient_id))
+            if patient is None or patient.is_voided:
+                error = self._unknown_patient(sheet, number, raw, patient_id)
+                errors.append(_voided_error(sheet, number, "patient_id", raw, patient) if patient else error)
                 self._reject(sheet, number, raw, errors)
                 continue
             key = (patient_id, values.get(key_field))
@@ -539,6 +546,8 @@ class _Planner:
                 errors.append(RowError(sheet.title, number, sheet.columns[key_field], raw.get(key_field), reason))
             seen.setdefault(key, number)
             old = existing.get((patient.pk, values.get(key_field))) if patient.pk else None
+            if old is not None and old["voided_at"] is not None:
+                errors.append(_voided_error(sheet, number, key_field, raw, model(**old)))
             instance = model(**old) if old else model()
             instance.patient = patient
             for name in fields:
@@ -564,8 +573,19 @@ class _Planner:
         return RowError(sheet.title, number, sheet.columns["patient_id"], raw.get("patient_id"), reason)
 
 
-# Columns an import fills itself rather than from the sheet's values.
-_NOT_WRITTEN = ("id", "patient_id", "import_batch_id")
+def _voided_error(sheet, number, field, raw, record):
+    """A row naming a voided record: the import neither revives nor duplicates it."""
+    reason = (
+        f"{record} was voided on {timezone.localtime(record.voided_at):%d %b %Y} ({record.void_reason}): "
+        "an administrator can restore it, or leave this row out"
+    )
+    return RowError(sheet.title, number, sheet.columns.get(field, field), raw.get(field, ""), reason, field)
+
+
+DISTRICT_NAME_LENGTH = District._meta.get_field("name").max_length
+
+# Columns an import fills itself rather than from the sheet's values (voiding is not imported).
+_NOT_WRITTEN = ("id", "patient_id", "import_batch_id", "voided_at", "voided_by_id", "void_reason")
 
 
 def _changes(fields, old, instance):
@@ -711,7 +731,7 @@ def _write_sheet(sheet, batch, user):
         insert_instances(Patient, new)
         # The deliveries and follow-ups to come need the new patients' primary keys.
         by_id = {patient.patient_id: patient for patient in new}
-        for patient_id, pk in _in_chunks(Patient.objects.values_list("patient_id", "pk"), "patient_id", by_id):
+        for patient_id, pk in _in_chunks(Patient.all_objects.values_list("patient_id", "pk"), "patient_id", by_id):
             by_id[patient_id].pk = pk
         written = {patient.pk for patient in new} | {row.instance.pk for row in sheet.updated}
     else:
@@ -727,13 +747,13 @@ def _write_sheet(sheet, batch, user):
     # In chunks, so that a large update keeps a few thousand rows and their history in memory.
     for start in range(0, len(sheet.updated), LOOKUP_CHUNK):
         updated = [row.instance for row in sheet.updated[start : start + LOOKUP_CHUNK]]
-        previous = list(model.objects.filter(pk__in=[instance.pk for instance in updated]))
+        previous = list(model.all_objects.filter(pk__in=[instance.pk for instance in updated]))
         model.history.bulk_history_create(
             previous, update=True, default_user=user, default_change_reason=f"Values before {reason}"
         )
         for instance in updated:
             instance.import_batch = batch
-        model.objects.bulk_update(updated, fields, batch_size=500)
+        model.all_objects.bulk_update(updated, fields, batch_size=500)
         model.history.bulk_history_create(updated, update=True, default_user=user, default_change_reason=reason)
     return written
 

@@ -172,7 +172,54 @@ class District(models.Model):
         self.name = normalise_district_name(self.name)
 
 
-class PatientQuerySet(models.QuerySet):
+class VoidableQuerySet(models.QuerySet):
+    def active(self):
+        """The records not voided: what staff pages, the API, exports and insights show."""
+        return self.filter(voided_at__isnull=True)
+
+    def voided(self):
+        return self.filter(voided_at__isnull=False)
+
+
+class ActiveOnly:
+    """A manager mixin for `objects`: voided records are left out, as if never entered. The
+    models' default manager (`all_objects`) keeps them, so the admin can show and restore them and
+    uniqueness checks see the identifiers they still hold."""
+
+    def get_queryset(self):
+        return super().get_queryset().active()
+
+
+class Voidable(models.Model):
+    """A record that staff void instead of deleting (as OpenMRS does): it stays in the database,
+    with who voided it, when and why, leaves every page, export, API answer and insight, and an
+    administrator can restore it. patients.voiding does both."""
+
+    voided_at = models.DateTimeField(null=True, blank=True, editable=False)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
+    )
+    # db_default too: bulk inserts name only the columns they fill.
+    void_reason = models.CharField(max_length=255, blank=True, editable=False, default="", db_default="")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_voided(self):
+        return self.voided_at is not None
+
+
+def void_constraint(model_name):
+    """A named CHECK that a voided record says why, and only a voided one."""
+    return models.CheckConstraint(
+        condition=Q(voided_at__isnull=True, void_reason="") | (Q(voided_at__isnull=False) & ~Q(void_reason="")),
+        name=f"patients_{model_name}_void_has_reason",
+        violation_error_message="A voided record needs a reason, and only a voided one has one.",
+    )
+
+
+class PatientQuerySet(VoidableQuerySet):
     def search(self, text):
         """Patients whose patient_id starts with, or whose name or village contains, `text`."""
         text = text.strip()
@@ -193,7 +240,7 @@ class PatientQuerySet(models.QuerySet):
         return self.filter(Exists(deliveries) | Exists(followups))
 
 
-class DatedQuerySet(models.QuerySet):
+class DatedQuerySet(VoidableQuerySet):
     date_field = None
 
     def between(self, date_from=None, date_to=None):
@@ -219,13 +266,17 @@ class PatientManager(models.Manager.from_queryset(PatientQuerySet)):
         return self.get(patient_id=patient_id)
 
 
+class ActivePatientManager(ActiveOnly, PatientManager):
+    pass
+
+
 patient_id_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
     "Use letters, digits, '.', '_' and '-' only, starting with a letter or digit.",
 )
 
 
-class Patient(models.Model):
+class Patient(Voidable):
     patient_id = models.CharField(
         "patient ID",
         max_length=32,
@@ -280,13 +331,19 @@ class Patient(models.Model):
     condition = models.TextField(blank=True, help_text="Known conditions, free text (e.g. anaemia, pre-eclampsia).")
     import_batch = import_batch_field()
 
-    objects = PatientManager()
+    objects = ActivePatientManager()
+    all_objects = PatientManager()
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["patient_id"]
-        permissions = [("export_patient", "Can export patients with their deliveries and follow-ups")]
+        default_manager_name = "all_objects"
+        permissions = [
+            ("export_patient", "Can export patients with their deliveries and follow-ups"),
+            ("restore_patient", "Can restore a voided patient"),
+        ]
         constraints = [
+            void_constraint("patient"),
             range_constraint("patient", "height_cm", clinical.HEIGHT_CM),
             range_constraint("patient", "weight_kg", clinical.WEIGHT_KG),
             range_constraint("patient", "education_level", clinical.EDUCATION_LEVEL),
@@ -333,8 +390,8 @@ class Patient(models.Model):
         relations), in Python. The one-patient twin of the high-risk SQL (insights.queries), which
         says the same for many patients; the insights tests hold the two to agreement.
         """
-        deliveries = self.deliveries.all() if deliveries is None else deliveries
-        followups = self.followups.all() if followups is None else followups
+        deliveries = self.deliveries.active() if deliveries is None else deliveries
+        followups = self.followups.active() if followups is None else followups
         current = clinical.latest_reading(
             [(d.date_of_delivery, clinical.DELIVERY, d.haemoglobin_at_delivery) for d in deliveries]
             + [(f.visit_date, clinical.FOLLOW_UP, f.haemoglobin_g_dl, f.visit_number) for f in followups]
@@ -368,6 +425,10 @@ class DeliveryManager(models.Manager.from_queryset(DeliveryQuerySet)):
         return self.get(patient__patient_id=patient_id, date_of_delivery=date_of_delivery)
 
 
+class ActiveDeliveryManager(ActiveOnly, DeliveryManager):
+    pass
+
+
 # Module-level so Delivery.Meta's constraints can name them; used as Delivery.Type and Delivery.Term.
 class DeliveryType(models.TextChoices):
     NORMAL = "normal", "Normal vaginal"
@@ -381,7 +442,7 @@ class DeliveryTerm(models.TextChoices):
     POST_TERM = "post_term", "Post-term (42 weeks or later)"
 
 
-class Delivery(models.Model):
+class Delivery(Voidable):
     Type = DeliveryType
     Term = DeliveryTerm
 
@@ -415,13 +476,17 @@ class Delivery(models.Model):
     type_of_delivery = models.CharField(max_length=10, choices=DeliveryType.choices)
     import_batch = import_batch_field()
 
-    objects = DeliveryManager()
+    objects = ActiveDeliveryManager()
+    all_objects = DeliveryManager()
     history = HistoricalRecords()
 
     class Meta:
         verbose_name_plural = "deliveries"
         ordering = ["patient", "date_of_delivery"]
+        default_manager_name = "all_objects"
+        permissions = [("restore_delivery", "Can restore a voided delivery")]
         constraints = [
+            void_constraint("delivery"),
             # Twins are one delivery: a patient delivers at most once on a given day.
             models.UniqueConstraint(
                 fields=["patient", "date_of_delivery"],
@@ -469,7 +534,11 @@ class FollowUpManager(models.Manager.from_queryset(FollowUpQuerySet)):
         return self.get(patient__patient_id=patient_id, visit_number=visit_number)
 
 
-class FollowUp(models.Model):
+class ActiveFollowUpManager(ActiveOnly, FollowUpManager):
+    pass
+
+
+class FollowUp(Voidable):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="followups")
     visit_number = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(1000)], help_text="1 for the first visit, then 2, 3, ..."
@@ -498,13 +567,17 @@ class FollowUp(models.Model):
     diagnosis = models.TextField(blank=True, help_text="Free text, e.g. 'mild anaemia, started iron'.")
     import_batch = import_batch_field()
 
-    objects = FollowUpManager()
+    objects = ActiveFollowUpManager()
+    all_objects = FollowUpManager()
     history = HistoricalRecords()
 
     class Meta:
         verbose_name = "follow-up"
         ordering = ["patient", "visit_number"]
+        default_manager_name = "all_objects"
+        permissions = [("restore_followup", "Can restore a voided follow-up")]
         constraints = [
+            void_constraint("followup"),
             models.UniqueConstraint(
                 fields=["patient", "visit_number"],
                 name="patients_followup_unique_visit",
@@ -545,3 +618,41 @@ class FollowUp(models.Model):
             raise ValidationError(
                 {"bp_diastolic": f"Diastolic ({self.bp_diastolic}) must be below systolic ({self.bp_systolic})."}
             )
+
+
+class AccessKind(models.TextChoices):
+    VIEW = "view", "Viewed a record"
+    EXPORT = "export", "Exported records"
+
+
+class AccessLog(models.Model):
+    """Who saw a patient's record, or exported records, and when: one row per page, API read or
+    export. Kept apart from the change history (which says who changed what), written by
+    patients.audit, and readable by administrators only; nobody can change or delete a row."""
+
+    Kind = AccessKind
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True, help_text="Kept if the user is deleted.")
+    kind = models.CharField(max_length=6, choices=AccessKind.choices)
+    # db_constraint off: the log outlives a record an administrator deletes, and must not slow writes.
+    patient = models.ForeignKey(
+        Patient, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+    patient_ref = models.CharField("patient ID", max_length=32, blank=True, db_index=True)
+    what = models.CharField(max_length=255, help_text="The page, API call or export, and its filters.")
+    rows = models.PositiveIntegerField(null=True, blank=True, help_text="Rows exported.")
+    path = models.CharField(max_length=500, blank=True)
+    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = "record access"
+        verbose_name_plural = "record accesses"
+        constraints = [choices_constraint("accesslog", "kind", AccessKind)]
+
+    def __str__(self):
+        return f"{self.username or 'someone'} {self.get_kind_display().lower()} {self.patient_ref}".strip()

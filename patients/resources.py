@@ -8,6 +8,7 @@ large files, the admin's "Import workbook" is the fast path; this one suits a sh
 
 import datetime
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from import_export import fields, resources, widgets
 
 from patients.importing import parse_text, parser_for
@@ -52,9 +53,11 @@ class PatientWidget(widgets.ForeignKeyWidget):
 
     def clean(self, value, row=None, **kwargs):
         patient_id = parse_text(value)
-        patient = Patient.objects.filter(patient_id=patient_id).first()
+        patient = Patient.all_objects.filter(patient_id=patient_id).first()
         if patient is None:
             raise ValueError(f"unknown patient {patient_id}: import her in the patients sheet first")
+        if patient.is_voided:
+            raise ValueError(f"patient {patient_id} is voided: an administrator can restore her")
         return patient
 
 
@@ -83,6 +86,21 @@ class RecordResource(resources.ModelResource):
                 file_name=(kwargs.get("file_name") or "sheet")[:255],
                 file_sha256="",
             )
+
+    def get_queryset(self):
+        # Voided rows are found, so that a row naming one is refused rather than inserted again.
+        return self._meta.model.all_objects.all()
+
+    def filter_export(self, queryset, **kwargs):
+        return queryset.active()
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        errors = dict(import_validation_errors or {})
+        if instance.is_voided:
+            errors[NON_FIELD_ERRORS] = [
+                f"{instance} is voided: an administrator can restore it, or leave this row out."
+            ]
+        super().validate_instance(instance, errors, validate_unique)
 
     def before_save_instance(self, instance, row, **kwargs):
         if self.batch is not None:

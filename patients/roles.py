@@ -24,9 +24,10 @@ DATA_MANAGER_PERMISSIONS = (
 )
 
 # Administrators hold every permission of these apps, deletes and user management included,
-# except rewriting the change history, the admin log and the record of imports: those stay faithful.
+# except rewriting the change history, the admin log, the access log and the record of imports: those
+# stay faithful. Only administrators read the access log (view_accesslog).
 ADMINISTRATOR_APPS = ("patients", "auth", "admin", "sessions")
-TAMPER_PROOF_CODENAME_REGEX = r"^((add|change|delete)_(historical.*|logentry)|(change|delete)_importbatch)$"
+TAMPER_PROOF_CODENAME_REGEX = r"^((add|change|delete)_(historical.*|logentry|accesslog)|(change|delete)_importbatch)$"
 
 ROLE_PERMISSIONS = {
     CLINICIAN: CLINICIAN_PERMISSIONS,

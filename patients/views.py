@@ -10,9 +10,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from insights import charts, queries
-from patients import clinical
-from patients.forms import DeliveryForm, FollowUpForm, PatientForm, PatientSearchForm
+from patients import audit, clinical
+from patients.forms import DeliveryForm, FollowUpForm, PatientForm, PatientSearchForm, VoidForm
 from patients.models import Delivery, FollowUp, Patient
+from patients.voiding import VoidRefused, void
 
 PATIENTS_PER_PAGE = 25
 
@@ -47,7 +48,9 @@ def patient_detail(request, patient_id):
         ),
         patient_id=patient_id,
     )
-    risk = patient.risk()
+    audit.log_view(request, patient, "Record page")
+    deliveries, followups = patient.deliveries.all(), patient.followups.all()  # prefetched, in use only
+    risk = patient.risk(deliveries, followups)
     timeline = charts.patient_timeline_chart(
         queries.patient_timeline(patient), patient.patient_id, clinical.anaemia_cutoff_g_dl()
     )
@@ -56,8 +59,8 @@ def patient_detail(request, patient_id):
         if timeline
         else None,
         "patient": patient,
-        "deliveries": patient.deliveries.all(),
-        "followups": patient.followups.all(),
+        "deliveries": deliveries,
+        "followups": followups,
         "current_hb": risk.current,
         "severity": risk.severity,
     }
@@ -74,7 +77,9 @@ def patient_create(request):
 @require_http_methods(["GET", "POST"])
 @staff_permission("patients.change_patient")
 def patient_edit(request, patient_id):
-    patient = get_object_or_404(Patient, patient_id=patient_id)
+    patient = get_object_or_404(Patient.objects, patient_id=patient_id)
+    if request.method == "GET":
+        audit.log_view(request, patient, "Edit form")
     form = PatientForm(request.POST or None, instance=patient)
     return _form_page(request, form, title=f"Edit {patient}", patient=patient)
 
@@ -82,7 +87,7 @@ def patient_edit(request, patient_id):
 @require_http_methods(["GET", "POST"])
 @staff_permission("patients.add_delivery")
 def delivery_create(request, patient_id):
-    patient = get_object_or_404(Patient, patient_id=patient_id)
+    patient = get_object_or_404(Patient.objects, patient_id=patient_id)
     form = DeliveryForm(request.POST or None, instance=Delivery(patient=patient))
     return _form_page(request, form, title=f"Add a delivery for {patient}", patient=patient)
 
@@ -91,6 +96,8 @@ def delivery_create(request, patient_id):
 @staff_permission("patients.change_delivery")
 def delivery_edit(request, patient_id, pk):
     delivery = get_object_or_404(Delivery.objects.select_related("patient"), pk=pk, patient__patient_id=patient_id)
+    if request.method == "GET":
+        audit.log_view(request, delivery.patient, f"Edit form of the delivery on {delivery.date_of_delivery}")
     form = DeliveryForm(request.POST or None, instance=delivery)
     return _form_page(request, form, title=f"Edit {delivery}", patient=delivery.patient)
 
@@ -98,7 +105,7 @@ def delivery_edit(request, patient_id, pk):
 @require_http_methods(["GET", "POST"])
 @staff_permission("patients.add_followup")
 def followup_create(request, patient_id):
-    patient = get_object_or_404(Patient, patient_id=patient_id)
+    patient = get_object_or_404(Patient.objects, patient_id=patient_id)
     last_visit = patient.followups.aggregate(last=Max("visit_number"))["last"] or 0
     form = FollowUpForm(
         request.POST or None,
@@ -112,8 +119,48 @@ def followup_create(request, patient_id):
 @staff_permission("patients.change_followup")
 def followup_edit(request, patient_id, pk):
     followup = get_object_or_404(FollowUp.objects.select_related("patient"), pk=pk, patient__patient_id=patient_id)
+    if request.method == "GET":
+        audit.log_view(request, followup.patient, f"Edit form of follow-up {followup.visit_number}")
     form = FollowUpForm(request.POST or None, instance=followup)
     return _form_page(request, form, title=f"Edit {followup}", patient=followup.patient)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_permission("patients.change_patient")
+def patient_void(request, patient_id):
+    patient = get_object_or_404(Patient.objects, patient_id=patient_id)
+    return _void_page(request, patient, patient, {
+        "deliveries": patient.deliveries.active().count(), "followups": patient.followups.active().count(),
+    })  # fmt: skip
+
+
+@require_http_methods(["GET", "POST"])
+@staff_permission("patients.change_delivery")
+def delivery_void(request, patient_id, pk):
+    delivery = get_object_or_404(Delivery.objects.select_related("patient"), pk=pk, patient__patient_id=patient_id)
+    return _void_page(request, delivery, delivery.patient)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_permission("patients.change_followup")
+def followup_void(request, patient_id, pk):
+    followup = get_object_or_404(FollowUp.objects.select_related("patient"), pk=pk, patient__patient_id=patient_id)
+    return _void_page(request, followup, followup.patient)
+
+
+def _void_page(request, record, patient, with_her=None):
+    """Ask why, then void the record: it leaves every page and insight, and stays for the administrators."""
+    form = VoidForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            void(record, request.user, form.cleaned_data["reason"])
+        except VoidRefused as refused:
+            form.add_error("reason", str(refused))
+        else:
+            messages.success(request, f"Voided {record}. An administrator can restore it.")
+            return redirect("patients:list" if record is patient else patient)
+    context = {"form": form, "record": record, "patient": patient, "with_her": with_her}
+    return render(request, "patients/void.html", context)
 
 
 def _form_page(request, form, *, title, patient=None, cancel_url=None):

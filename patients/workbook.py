@@ -128,6 +128,7 @@ def write_workbook(target, patients=None):
     """Write the patients (a queryset; all by default) with their deliveries and follow-ups.
 
     `target` is a path or a binary file. Streams rows (openpyxl write-only), so memory stays flat.
+    Returns the number of rows written, over all sheets.
     """
     patients = Patient.objects.all() if patients is None else patients
     workbook = Workbook(write_only=True)
@@ -138,9 +139,12 @@ def write_workbook(target, patients=None):
         ("followups", FOLLOWUP_COLUMNS, FollowUp.objects.filter(patient__in=patients)
          .order_by("patient__patient_id", "visit_number").values_list(*_RECORD_VALUES["followups"])),
     ]  # fmt: skip
+    written = 0
     for title, columns, rows in sheets:
         sheet = workbook.create_sheet(title)
         sheet.append(columns)
         for row in rows.iterator(chunk_size=5000):
             sheet.append(text_cells(sheet, row))
+            written += 1
     workbook.save(target)
+    return written

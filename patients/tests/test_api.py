@@ -69,8 +69,8 @@ class TestGetPatient:
             with CaptureQueriesContext(connection) as queries:
                 assert client.get("/api/patients/P001").status_code == 200
             counts.append(len(queries))
-        # token, user's permissions, patient, deliveries, follow-ups
-        assert counts == [5, 5]
+        # token, user's permissions, patient, deliveries, follow-ups, the access log's row
+        assert counts == [6, 6]
 
 
 class TestPostPatient:

@@ -125,3 +125,34 @@ def test_data_manager_imports_a_workbook_through_the_admin(page, live_server, co
     assert FollowUp.objects.count() == 1 and Delivery.objects.count() == 1
     assert list((tmp_path / "uploads").iterdir()) == []
     assert console_errors == []
+
+
+def test_data_manager_voids_a_follow_up_and_an_administrator_restores_it(page, live_server, console_errors):
+    for username, role in (("manager", roles.DATA_MANAGER), ("admin1", roles.ADMINISTRATOR)):
+        user = make_user(username, role, is_staff=True)
+        user.set_password("a-long-Passphrase-4")
+        user.save()
+    patient = make_patient(patient_id="P007")
+    followup = FollowUp.objects.create(patient=patient, visit_number=1, visit_date=datetime.date(2024, 5, 2))
+
+    log_in(page, live_server, "manager", "a-long-Passphrase-4")
+    page.goto(f"{live_server.url}/patients/P007/")
+    page.get_by_role("link", name="Void", exact=True).click()
+    page.get_by_role("button", name="Void").click()
+    assert "This field is required." in page.locator("#id_reason_errors").inner_text()
+    page.get_by_label("Reason").fill("entered for the wrong patient")
+    page.get_by_role("button", name="Void").click()
+    page.get_by_text("Voided Follow-up 1 of P007. An administrator can restore it.").wait_for()
+    assert page.get_by_text("No follow-up visits recorded.").is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "voided.png", full_page=True)
+
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, live_server, "admin1", "a-long-Passphrase-4")
+    page.goto(f"{live_server.url}/admin/patients/followup/?status=voided")
+    page.locator(f"input[name=_selected_action][value='{followup.pk}']").check()
+    page.locator("select[name=action]").select_option("restore_selected")
+    page.get_by_role("button", name="Go").click()
+    page.get_by_text("Restored 1 follow-ups.").wait_for()
+    assert FollowUp.objects.filter(pk=followup.pk).exists()
+    assert console_errors == []

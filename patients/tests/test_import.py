@@ -414,3 +414,15 @@ def test_a_register_saved_by_libreoffice_calc_with_text_numbers_and_dates(settin
     assert deliveries["1002"].date_of_delivery == datetime.date(2023, 3, 12)  # "12/03/2023" is 12 March
     assert deliveries["LO-001"].type_of_delivery == deliveries["LO-003"].type_of_delivery == "c_section"
     assert deliveries["LO-003"].term_of_delivery == "post_term"
+
+
+def test_a_district_name_too_long_is_a_row_error_not_a_crash(tmp_path):
+    # Found by the import fuzz: the name went to the database unchecked (SQLite: "LIKE pattern too
+    # complex"; PostgreSQL: value too long), a 500 in the admin.
+    name = "é" * 32_000
+    path = make_workbook(tmp_path / "long.xlsx", standard_sheets(patients=[patient_row(district=name)]))
+    plan = plan_import(path)
+    [error, *_] = plan.errors
+    assert (error.sheet, error.row, error.column) == ("patients", 2, "district")
+    assert error.reason == "a district name of 32000 characters: at most 100"
+    assert not District.objects.exists()

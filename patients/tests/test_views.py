@@ -30,6 +30,9 @@ def page_urls(record):
         (reverse("patients:delivery_edit", args=[p, d]), WRITERS),
         (reverse("patients:followup_create", args=[p]), READERS),
         (reverse("patients:followup_edit", args=[p, f]), WRITERS),
+        (reverse("patients:void", args=[p]), WRITERS),
+        (reverse("patients:delivery_void", args=[p, d]), WRITERS),
+        (reverse("patients:followup_void", args=[p, f]), WRITERS),
     ]
 
 
@@ -174,8 +177,9 @@ class TestPatientDetail:
         for _ in range(10):
             make_followup(patient)
         client.force_login(clinician)
-        # session, user, permissions, patient with district, deliveries, follow-ups; her timeline's two
-        with django_assert_num_queries(8):
+        # session, user, permissions, patient with district, the access log's row, deliveries, follow-ups;
+        # her timeline's two
+        with django_assert_num_queries(9):
             response = client.get(reverse("patients:detail", args=["P001"]))
         assert len(response.context["followups"]) == 10
 

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from patients import audit
 from patients.models import District, Patient
 from patients.workbook import write_workbook
 
@@ -18,5 +19,6 @@ class Command(BaseCommand):
                 patients = patients.in_district(District.objects.get_by_natural_key(district))
             except District.DoesNotExist:
                 raise CommandError(f"No district called {district!r}.") from None
-        write_workbook(path, patients)
+        rows = write_workbook(path, patients)
+        audit.log_export(None, f"manage.py export_workbook {path}{f' --district {district}' if district else ''}", rows)
         self.stdout.write(self.style.SUCCESS(f"Wrote {patients.count()} patients to {path}."))

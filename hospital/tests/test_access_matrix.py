@@ -1,0 +1,172 @@
+"""Every URL of the site x every role, in one table: who gets in, who is refused, and that no
+clinical data reaches anyone refused (pages, API, exports, the OpenAPI docs, error pages)."""
+
+import io
+import re
+import zipfile
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from patients.models import AccessLog, ImportBatch
+from patients.tests.factories import make_delivery, make_followup, make_patient
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["anonymous", "clinician", "data_manager", "administrator", "no_role"]
+# Who may see any clinical data at all: never the anonymous visitor, nor a user without a role.
+NO_CLINICAL_DATA = {"anonymous", "no_role"}
+
+# What each role gets, in the order of ROLES.
+PUBLIC = (200, 200, 200, 200, 200)
+LOGGED_IN = (302, 200, 200, 200, 200)  # any logged-in user (their own password, the API's schema)
+READ = (302, 200, 200, 200, 403)  # every role (staff pages; anonymous visitors go to the login page)
+WRITE = (302, 403, 200, 200, 403)  # data managers and administrators
+API_READ = (401, 200, 200, 200, 403)
+API_LOGGED_IN = (401, 200, 200, 200, 200)
+ADMIN = (302, 302, 200, 200, 302)  # the admin: staff only; others go to its login page
+ADMIN_ONLY = (302, 302, 403, 200, 302)  # the admin, administrators only
+ADMIN_NOBODY = (302, 302, 403, 403, 302)  # nobody through the admin (tamper-proof, or a superuser's)
+ADMIN_NOT_FOUND = (302, 302, 404, 404, 302)
+ADMIN_REDIRECT = (302, 302, 302, 302, 302)  # the admin's own redirects (to a change page, to login)
+ADMIN_METHOD = (302, 302, 405, 405, 302)  # a POST-only admin view, asked with GET
+ADMIN_LOGIN = (200, 200, 302, 302, 200)
+METHOD = (405, 405, 405, 405, 405)
+REDIRECT = (301, 301, 301, 301, 301)
+
+# Every route of the site: the first rule whose pattern matches the route (as the resolver writes
+# it) gives what each role gets. A route no rule matches fails the test: classify it here.
+RULES = [
+    (r"favicon\.ico", REDIRECT),
+    (r"accounts/(login|password_reset|password_reset/done|reset/<uidb64>/<token>|reset/done)/", PUBLIC),
+    (r"accounts/logout/", METHOD),
+    (r"accounts/password_change/(done/)?", LOGGED_IN),
+    (r"insights/[\w-]+/|", READ),
+    (r"patients/|patients/<str:patient_id>/|patients/<str:patient_id>/followups/new/", READ),
+    (r"patients/.*", WRITE),
+    (r"admin/login/", ADMIN_LOGIN),
+    (r"admin/logout/", ADMIN_METHOD),
+    (r"admin/autocomplete/", (302, 302, 403, 403, 302)),  # without a field to complete
+    (r"admin/r/.*|admin/.*<path:object_id>/|admin/\(\?P<url>.*", ADMIN_REDIRECT),
+    (r"admin/(|password_change/|password_change/done/|jsi18n/|\^\(\?P<app_label>.*)", ADMIN),
+    (r"admin/auth/.*", ADMIN_ONLY),
+    # API tokens and the login-throttling records: a superuser's (manage.py drf_create_token,
+    # axes_reset_username); history pages of objects that keep no history redirect.
+    (
+        r"admin/(authtoken/tokenproxy|axes/accessattempt|axes/accessfailurelog)/<path:object_id>/history/",
+        ADMIN_REDIRECT,
+    ),
+    (r"admin/(authtoken|axes)/.*", ADMIN_NOBODY),
+    (r"admin/patients/(patient|delivery|followup|district)/<path:object_id>/delete/", ADMIN_ONLY),
+    (r"admin/patients/\w+/process_import/", ADMIN_METHOD),
+    (r"admin/patients/patient/import-workbook/<str:token>/.*", ADMIN_NOT_FOUND),
+    (r"admin/patients/importbatch/(add/|<path:object_id>/delete/)", ADMIN_NOBODY),
+    (r"admin/patients/accesslog/(add/|<path:object_id>/delete/)", ADMIN_NOBODY),
+    (r"admin/patients/accesslog/.*", ADMIN_ONLY),
+    (r"admin/patients/.*", ADMIN),
+    (r"api/(schema|docs)/", API_LOGGED_IN),
+    (r"api/.*", API_READ),
+]
+
+# Downloads and error pages, beyond each route's page: (URL, what each role gets).
+EXTRA_REQUESTS = [
+    ("/insights/high-risk/?format=csv", READ),
+    ("/insights/high-risk/?format=xlsx", READ),
+    ("/admin/patients/patient/export-workbook/", ADMIN),
+    ("/patients/P999/", (302, 404, 404, 404, 403)),
+    ("/api/patients/P999", (401, 404, 404, 404, 403)),
+    ("/no-such-page/", (404, 404, 404, 404, 404)),
+]
+# Her name and condition are on every page, export and API answer that shows her record.
+MARKERS = ["Leakcheck", "marker-condition"]
+
+
+def routes(patterns=None, prefix=""):
+    """Every route of the site, as its pattern text (with converters and regexes)."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            assert isinstance(pattern, URLPattern)
+            yield prefix + str(pattern.pattern)
+
+
+@pytest.fixture
+def world(users):
+    patient = make_patient(patient_id="P001", name="Sunita Leakcheck", condition="marker-condition anaemia")
+    delivery, followup = make_delivery(patient), make_followup(patient)
+    batch = ImportBatch.objects.create(source="command", file_name="x.xlsx", file_sha256="0" * 64)
+    log = AccessLog.objects.create(kind="view", patient=patient, patient_ref="P001", what="Record page")
+    ids = {"patient": patient.pk, "delivery": delivery.pk, "followup": followup.pk, "district": patient.district_id,
+           "importbatch": batch.pk, "accesslog": log.pk, "user": users["clinician"].pk,
+           "group": users["clinician"].groups.get().pk}  # fmt: skip
+    ids["history"] = patient.history.first().history_id
+    ids["content_type"] = ContentType.objects.get_for_model(patient).pk
+    return ids
+
+
+def concrete(route, ids):
+    """A URL for `route`, naming the test's records."""
+    model = re.match(r"admin/\w+/(\w+)/", route)
+    model = model.group(1) if model else None
+    url = route.replace("<str:patient_id>", "P001")
+    url = url.replace("deliveries/<int:pk>", f"deliveries/{ids['delivery']}")
+    url = url.replace("followups/<int:pk>", f"followups/{ids['followup']}")
+    url = url.replace("<path:content_type_id>/<path:object_id>", f"{ids['content_type']}/{ids['patient']}")
+    url = url.replace("<path:object_id>", str(ids.get(model, 1)))
+    url = url.replace("<id>", str(ids["user"]))
+    url = url.replace("<uidb64>/<token>", "MQ/set-password")
+    url = url.replace("<str:token>", "unknown-upload")
+    url = url.replace("^([^/]+)/history/([^/]+)/$", f"{ids.get(model, 1)}/history/{ids['history']}/")
+    url = url.replace("^(?P<app_label>auth|authtoken|axes|patients)/$", "patients/")
+    url = url.replace("(?P<url>.*)$", "patients/patient/no-such-page/")
+    assert "<" not in url and "(" not in url, route
+    return "/" + url
+
+
+def expected(route):
+    for pattern, statuses in RULES:
+        if re.fullmatch(pattern, route):
+            return statuses
+    pytest.fail(f"No rule in RULES for the route {route!r}: say who may reach it.")
+
+
+def shown_text(response):
+    """What a response shows: its body, or the text inside an xlsx download."""
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    if body[:2] == b"PK":  # an xlsx workbook is a zip of XML files
+        with zipfile.ZipFile(io.BytesIO(body)) as workbook:
+            return " ".join(workbook.read(name).decode() for name in workbook.namelist() if name.endswith(".xml"))
+    return body.decode(errors="replace")
+
+
+def test_every_url_allows_exactly_its_roles_and_leaks_nothing(client, users, world):
+    requests = []
+    for route in routes():
+        requests.append((concrete(route, world), expected(route)))
+    assert len(requests) > 140  # every route of the site, not a few
+    problems = []
+    for role_index, role in enumerate(ROLES):
+        client.logout()
+        if role != "anonymous":
+            client.force_login(users[role])
+        for url, statuses in requests + EXTRA_REQUESTS:
+            response = client.get(url)
+            if response.status_code != statuses[role_index]:
+                problems.append(f"{role} GET {url}: {response.status_code}, expected {statuses[role_index]}")
+            if response.status_code == 302 and role == "anonymous":
+                assert "/login/" in response.url or response.url == "/admin/", url
+            text = shown_text(response)
+            refused = response.status_code != 200 or role in NO_CLINICAL_DATA
+            if refused and any(marker in text for marker in MARKERS):
+                problems.append(f"{role} GET {url} ({response.status_code}) shows her clinical data")
+    assert problems == []
+
+
+def test_the_leak_check_can_see_her_data(client, users, world):
+    """The markers are on her record page, in the xlsx export and in the API: the check above looks
+    where the data would be."""
+    client.force_login(users["data_manager"])
+    for url in ("/patients/P001/", "/admin/patients/patient/export-workbook/", "/api/patients/P001"):
+        assert all(marker in shown_text(client.get(url)) for marker in MARKERS), url

@@ -1,0 +1,185 @@
+"""Voiding instead of deleting: staff void with a reason, the record leaves every page, export, API
+answer and insight, and an administrator restores it."""
+
+import datetime
+import io
+
+import pytest
+from django.urls import reverse
+from openpyxl import load_workbook
+
+from insights import queries
+from insights.tests.test_facts import assert_current
+from patients.importing import apply_import, plan_import
+from patients.models import Delivery, FollowUp, Patient
+from patients.tests.factories import make_delivery, make_followup, make_patient
+from patients.tests.workbooks import followup_row, make_workbook, patient_row, standard_sheets
+from patients.voiding import VoidRefused, restore, void
+
+pytestmark = pytest.mark.django_db
+D = datetime.date
+
+
+@pytest.fixture
+def sita(db):
+    """A high-risk patient (a Caesarean), with two follow-ups."""
+    patient = make_patient(patient_id="P001")
+    make_delivery(patient, type_of_delivery=Delivery.Type.C_SECTION, date_of_delivery=D(2024, 3, 1))
+    make_followup(patient, visit_number=1, visit_date=D(2024, 3, 5), haemoglobin_g_dl=11.8)
+    make_followup(patient, visit_number=2, visit_date=D(2024, 4, 5), haemoglobin_g_dl=12.0)
+    return patient
+
+
+def high_risk_ids():
+    return [row["patient_id"] for row in queries.high_risk_patients()]
+
+
+def test_a_data_manager_voids_a_follow_up_with_a_reason(client, data_manager, sita):
+    followup = sita.followups.get(visit_number=2)
+    client.force_login(data_manager)
+    url = reverse("patients:followup_void", args=["P001", followup.pk])
+    assert "Why this record should not count" in client.get(url).content.decode()
+
+    response = client.post(url, {"reason": "  entered twice  "})
+
+    assert response.status_code == 302 and response.url == sita.get_absolute_url()
+    followup = FollowUp.all_objects.get(pk=followup.pk)
+    assert followup.is_voided and followup.voided_by == data_manager and followup.void_reason == "entered twice"
+    assert list(FollowUp.objects.filter(patient=sita).values_list("visit_number", flat=True)) == [1]
+    page = client.get(sita.get_absolute_url())
+    assert list(page.context["followups"]) == [sita.followups.get(visit_number=1)]
+    assert "Follow-up visits (1)" in page.content.decode()
+    last = followup.history.first()
+    assert (last.history_change_reason, last.history_user) == ("Voided: entered twice", data_manager)
+    assert_current()
+
+
+def test_a_void_without_a_reason_is_refused_and_changes_nothing(client, data_manager, sita):
+    delivery = sita.deliveries.get()
+    client.force_login(data_manager)
+    response = client.post(reverse("patients:delivery_void", args=["P001", delivery.pk]), {"reason": "   "})
+    assert response.status_code == 200
+    assert "reason" in response.context["form"].errors
+    assert not Delivery.all_objects.get(pk=delivery.pk).is_voided
+
+
+def test_a_clinician_may_not_void(client, clinician, sita):
+    client.force_login(clinician)
+    followup = sita.followups.first()
+    response = client.post(reverse("patients:followup_void", args=["P001", followup.pk]), {"reason": "wrong"})
+    assert response.status_code == 403
+    assert not FollowUp.all_objects.get(pk=followup.pk).is_voided
+
+
+def test_a_voided_delivery_leaves_the_insights(data_manager, sita):
+    assert high_risk_ids() == ["P001"]
+    void(sita.deliveries.get(), data_manager, "wrong patient")
+    assert high_risk_ids() == []
+    assert_current()
+
+
+def test_a_voided_patient_leaves_pages_api_exports_and_insights(client, data_manager, sita):
+    other = make_patient(patient_id="P002")
+    client.force_login(data_manager)
+    response = client.post(reverse("patients:void", args=["P001"]), {"reason": "test record"})
+    assert response.url == reverse("patients:list")
+
+    sita = Patient.all_objects.get(pk=sita.pk)
+    assert sita.is_voided and sita.voided_by == data_manager
+    # Her records are voided with her, at the same moment and for the same reason.
+    assert {(r.voided_at, r.void_reason) for r in [*sita.deliveries.all(), *sita.followups.all()]} == {
+        (sita.voided_at, "test record")
+    }
+    assert [p.patient_id for p in client.get(reverse("patients:list")).context["page"]] == ["P002"]
+    assert client.get(sita.get_absolute_url()).status_code == 404
+    assert client.get(reverse("patients:edit", args=["P001"])).status_code == 404
+    assert client.get("/api/patients/P001").status_code == 404
+    assert client.get("/api/patients/P001/followups").status_code == 404
+    assert [p["patient_id"] for p in client.get("/api/patients").json()["results"]] == ["P002"]
+    export = load_workbook(io.BytesIO(client.get(reverse("admin:patients_patient_export_workbook")).content))
+    assert [row[0] for row in export["patients"].iter_rows(min_row=2, values_only=True)] == ["P002"]
+    assert list(export["followups"].iter_rows(min_row=2, values_only=True)) == []
+    assert high_risk_ids() == []
+    assert [row["district"] for row in queries.average_weight_by_district()] == [other.district.name]
+    assert_current()
+
+
+def test_restoring_a_patient_restores_what_was_voided_with_her_only(administrator, data_manager, sita):
+    voided_first = sita.followups.get(visit_number=2)
+    void(voided_first, data_manager, "entered twice")
+    void(sita, data_manager, "test record")
+
+    restore(Patient.all_objects.get(pk=sita.pk), administrator)
+
+    assert Patient.objects.filter(pk=sita.pk).exists()
+    assert sita.deliveries.active().count() == 1
+    assert list(sita.followups.active().values_list("visit_number", flat=True)) == [1]
+    assert FollowUp.all_objects.get(pk=voided_first.pk).void_reason == "entered twice"
+    assert high_risk_ids() == ["P001"]
+    assert_current()
+
+
+def test_a_record_of_a_voided_patient_is_restored_with_her_not_alone(administrator, data_manager, sita):
+    void(sita, data_manager, "test record")
+    with pytest.raises(VoidRefused, match="P001 is voided: restore the patient"):
+        restore(FollowUp.all_objects.filter(patient=sita).first(), administrator)
+
+
+def test_only_administrators_restore_in_the_admin(client, administrator, data_manager, sita):
+    void(sita, data_manager, "test record")
+    url = reverse("admin:patients_patient_changelist")
+    form = {"action": "restore_selected", "_selected_action": [sita.pk]}
+
+    client.force_login(data_manager)
+    response = client.get(url, {"status": "voided"})
+    assert b"restore_selected" not in response.content
+    client.post(url + "?status=voided", form)
+    assert not Patient.objects.filter(pk=sita.pk).exists()
+
+    client.force_login(administrator)
+    response = client.get(url, {"status": "voided"})
+    assert b"restore_selected" in response.content
+    assert [p.patient_id for p in response.context["cl"].result_list] == ["P001"]
+    assert [p.patient_id for p in client.get(url).context["cl"].result_list] == []  # in use, by default
+    response = client.post(url + "?status=voided", form, follow=True)
+    assert "Restored 1 patients." in response.content.decode()
+    assert Patient.objects.filter(pk=sita.pk).exists()
+
+
+def test_a_voided_record_keeps_its_key(client, data_manager, sita):
+    void(sita.followups.get(visit_number=2), data_manager, "entered twice")
+    client.force_login(data_manager)
+    response = client.post(
+        reverse("patients:followup_create", args=["P001"]), {"visit_number": 2, "visit_date": "2024-04-06"}
+    )
+    assert response.status_code == 200
+    assert "already has a voided visit 2" in response.context["form"].errors["visit_number"][0]
+    api = client.post("/api/patients/P001/followups", {"visit_number": 2, "visit_date": "2024-04-06"},
+                      content_type="application/json")  # fmt: skip
+    assert api.status_code == 400
+
+
+def test_an_import_naming_a_voided_record_is_refused_whole(data_manager, sita, tmp_path):
+    void(sita.followups.get(visit_number=2), data_manager, "entered twice")
+    path = make_workbook(tmp_path / "again.xlsx", standard_sheets(
+        patients=[patient_row("P001"), patient_row("P003")], deliveries=[],
+        followups=[followup_row("P001", 2), followup_row("P003", 1)],
+    ))  # fmt: skip
+    plan = plan_import(path)
+    [error] = plan.errors
+    assert (error.sheet, error.row, error.column) == ("followups", 2, "visit_number")
+    assert "was voided on" in error.reason and "(entered twice)" in error.reason
+    with pytest.raises(Exception, match="1 rows are invalid"):
+        apply_import(plan)
+    assert not Patient.all_objects.filter(patient_id="P003").exists()
+
+    void(sita, data_manager, "test record")
+    [error, *others] = plan_import(path).errors
+    assert (error.sheet, error.row, error.column) == ("patients", 2, "patient_id")
+    assert "Follow-up 2 of P001" not in error.reason and "P001" in error.reason
+
+
+def test_a_void_is_refused_twice(data_manager, sita):
+    void(sita, data_manager, "test record")
+    with pytest.raises(VoidRefused, match="already voided"):
+        void(Patient.all_objects.get(pk=sita.pk), data_manager, "again")
