@@ -53,6 +53,21 @@ def ensure_database(url):
         subprocess.run(["psql", f"{server_url}/postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True)
 
 
+def start_gunicorn(env, port, workers, threads=1):
+    """gunicorn serving the app as in production: DEBUG off (no query log), a real secret,
+    persistent connections. Returns the process and its base URL."""
+    server_env = {
+        **env, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "127.0.0.1",
+        "CONN_MAX_AGE": "600",
+    }  # fmt: skip
+    server = subprocess.Popen(
+        [PYTHON, "-m", "gunicorn", "hospital.wsgi", f"--workers={workers}", f"--threads={threads}",
+         f"--bind=127.0.0.1:{port}", "--log-level=warning"],
+        cwd=ROOT, env=server_env,
+    )  # fmt: skip
+    return server, f"http://127.0.0.1:{port}"
+
+
 def wait_until_up(url, token, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -117,17 +132,7 @@ def main():
     if count < args.patients:
         raise SystemExit(f"The database holds {count:,} patients, fewer than --patients {args.patients:,}.")
 
-    # Production-like: DEBUG off (no query log), a real secret, persistent connections.
-    server_env = {
-        **env, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "127.0.0.1",
-        "CONN_MAX_AGE": "600",
-    }  # fmt: skip
-    base_url = f"http://127.0.0.1:{args.port}"
-    server = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "hospital.wsgi", f"--workers={args.workers}", f"--bind=127.0.0.1:{args.port}",
-         "--log-level=warning"],
-        cwd=ROOT, env=server_env,
-    )  # fmt: skip
+    server, base_url = start_gunicorn(env, args.port, args.workers)
     try:
         wait_until_up(f"{base_url}/api/patients/P000001", token)
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:

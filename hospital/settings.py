@@ -146,7 +146,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
-# Behind a reverse proxy set AXES_IPWARE_PROXY_COUNT and AXES_IPWARE_META_PRECEDENCE_ORDER (README).
+# Behind reverse proxies, the client's address is the one they add to X-Forwarded-For: TRUSTED_PROXIES
+# says how many there are (the login throttling and the access log both use it).
+if os.environ.get("TRUSTED_PROXIES"):
+    AXES_IPWARE_PROXY_COUNT = int(os.environ["TRUSTED_PROXIES"])
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

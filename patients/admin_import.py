@@ -9,6 +9,7 @@ confirm or cancel, and any upload left behind is deleted after a day.
 import os
 import secrets
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from django import forms
@@ -22,7 +23,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from patients import audit
-from patients.importing import ImportFileError, ImportRefused, apply_import, plan_import, write_error_workbook
+from patients.importing import (
+    ImportFileError,
+    ImportRefused,
+    apply_import,
+    import_turn,
+    plan_import,
+    write_error_workbook,
+)
 from patients.models import District, ImportBatch, Patient
 from patients.workbook import write_workbook
 
@@ -113,26 +121,30 @@ def import_preview_view(model_admin, request, token):
         _discard(request, token)
         messages.info(request, f"Import of {name} cancelled: nothing was written.")
         return redirect(changelist)
-    try:
-        plan = plan_import(path, file_name=name)
-    except ImportFileError as error:
-        _discard(request, token)
-        context = {"form": UploadForm(), "title": "Import a workbook", "upload_error": f"{name}: {error}"}
-        return _render(model_admin, request, "admin/patients/import_upload.html", context, status=400)
-
-    if request.method == "POST":
-        skip_invalid = request.POST.get("skip_invalid") == "on"
+    # A confirm plans again and writes in its turn: an import confirmed meanwhile is seen, not doubled.
+    with import_turn() if request.method == "POST" else nullcontext():
         try:
-            batch = apply_import(plan, user=request.user, source=ImportBatch.Source.ADMIN, skip_invalid=skip_invalid)
-        except ImportRefused as refused:
-            messages.error(request, str(refused))
-        else:
+            plan = plan_import(path, file_name=name)
+        except ImportFileError as error:
             _discard(request, token)
-            if batch is None:
-                messages.info(request, f"Nothing to import from {name}: every row is already in the records.")
+            context = {"form": UploadForm(), "title": "Import a workbook", "upload_error": f"{name}: {error}"}
+            return _render(model_admin, request, "admin/patients/import_upload.html", context, status=400)
+
+        if request.method == "POST":
+            skip_invalid = request.POST.get("skip_invalid") == "on"
+            try:
+                batch = apply_import(
+                    plan, user=request.user, source=ImportBatch.Source.ADMIN, skip_invalid=skip_invalid
+                )
+            except ImportRefused as refused:
+                messages.error(request, str(refused))
             else:
-                messages.success(request, f"Imported {name} as import #{batch.pk}: {_summary(plan)}.")
-            return redirect(changelist)
+                _discard(request, token)
+                if batch is None:
+                    messages.info(request, f"Nothing to import from {name}: every row is already in the records.")
+                else:
+                    messages.success(request, f"Imported {name} as import #{batch.pk}: {_summary(plan)}.")
+                return redirect(changelist)
     context = {
         "title": f"Preview of {name}",
         "plan": plan,

@@ -19,11 +19,12 @@ import datetime
 import decimal
 import hashlib
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from openpyxl import Workbook
@@ -684,6 +685,28 @@ def _in_chunks(queryset, lookup, values):
 
 
 # --- Writing ------------------------------------------------------------------------------------------
+
+
+# The key of the PostgreSQL advisory lock imports take turns on (any number no other lock uses).
+IMPORT_LOCK_KEY = 7_100_401
+
+
+@contextmanager
+def import_turn():
+    """A transaction in which one import plans and writes while no other import can.
+
+    Two imports of overlapping workbooks at once would each plan against records without the
+    other's rows, and the second to write would fail on a unique key (or, for a changed value,
+    overwrite the first). Taking turns, the second waits, then plans against what the first wrote:
+    the result is the same as running them one after the other. On PostgreSQL the turn is a
+    transaction-level advisory lock; on SQLite every transaction begins IMMEDIATE (settings), which
+    already lets one in at a time.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK_KEY])
+        yield
 
 
 def apply_import(plan, *, user=None, source=ImportBatch.Source.COMMAND, skip_invalid=False):

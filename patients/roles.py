@@ -23,10 +23,10 @@ DATA_MANAGER_PERMISSIONS = (
     + ["patients.add_importbatch", "patients.view_importbatch", "patients.export_patient"]
 )
 
-# Administrators hold every permission of these apps, deletes and user management included,
+# Administrators hold every permission of these apps, deletes, user management and API tokens included,
 # except rewriting the change history, the admin log, the access log and the record of imports: those
 # stay faithful. Only administrators read the access log (view_accesslog).
-ADMINISTRATOR_APPS = ("patients", "auth", "admin", "sessions")
+ADMINISTRATOR_APPS = ("patients", "auth", "admin", "sessions", "authtoken")
 TAMPER_PROOF_CODENAME_REGEX = r"^((add|change|delete)_(historical.*|logentry|accesslog)|(change|delete)_importbatch)$"
 
 ROLE_PERMISSIONS = {

@@ -51,13 +51,13 @@ RULES = [
     (r"admin/r/.*|admin/.*<path:object_id>/|admin/\(\?P<url>.*", ADMIN_REDIRECT),
     (r"admin/(|password_change/|password_change/done/|jsi18n/|\^\(\?P<app_label>.*)", ADMIN),
     (r"admin/auth/.*", ADMIN_ONLY),
-    # API tokens and the login-throttling records: a superuser's (manage.py drf_create_token,
-    # axes_reset_username); history pages of objects that keep no history redirect.
-    (
-        r"admin/(authtoken/tokenproxy|axes/accessattempt|axes/accessfailurelog)/<path:object_id>/history/",
-        ADMIN_REDIRECT,
-    ),
-    (r"admin/(authtoken|axes)/.*", ADMIN_NOBODY),
+    # API tokens (administrators) and the login-throttling records (a superuser's; administrators
+    # unlock with manage.py axes_reset_username). Their pages here name an object that does not
+    # exist: a history page redirects before it checks permissions, the others refuse or redirect.
+    (r"admin/(authtoken|axes)/\w+/<path:object_id>/history/", ADMIN_REDIRECT),
+    (r"admin/authtoken/\w+/<path:object_id>/(change|delete)/", (302, 302, 403, 302, 302)),
+    (r"admin/authtoken/.*", ADMIN_ONLY),
+    (r"admin/axes/.*", ADMIN_NOBODY),
     (r"admin/patients/(patient|delivery|followup|district)/<path:object_id>/delete/", ADMIN_ONLY),
     (r"admin/patients/\w+/process_import/", ADMIN_METHOD),
     (r"admin/patients/patient/import-workbook/<str:token>/.*", ADMIN_NOT_FOUND),
@@ -78,6 +78,7 @@ EXTRA_REQUESTS = [
     ("/api/patients/P999", (401, 404, 404, 404, 403)),
     ("/no-such-page/", (404, 404, 404, 404, 404)),
 ]
+NO_SUCH_OBJECT = 999_999  # in admin pages of other apps' models (API tokens, login attempts)
 # Her name and condition are on every page, export and API answer that shows her record.
 MARKERS = ["Leakcheck", "marker-condition"]
 
@@ -98,27 +99,31 @@ def world(users):
     delivery, followup = make_delivery(patient), make_followup(patient)
     batch = ImportBatch.objects.create(source="command", file_name="x.xlsx", file_sha256="0" * 64)
     log = AccessLog.objects.create(kind="view", patient=patient, patient_ref="P001", what="Record page")
-    ids = {"patient": patient.pk, "delivery": delivery.pk, "followup": followup.pk, "district": patient.district_id,
-           "importbatch": batch.pk, "accesslog": log.pk, "user": users["clinician"].pk,
-           "group": users["clinician"].groups.get().pk}  # fmt: skip
-    ids["history"] = patient.history.first().history_id
+    ids = {"patients.patient": patient.pk, "patients.delivery": delivery.pk, "patients.followup": followup.pk,
+           "patients.district": patient.district_id, "patients.importbatch": batch.pk, "patients.accesslog": log.pk,
+           "auth.user": users["clinician"].pk, "auth.group": users["clinician"].groups.get().pk,
+           "patient": patient.pk, "delivery": delivery.pk, "followup": followup.pk}  # fmt: skip
+    for record in (patient, delivery, followup):  # a version of each in its history
+        ids[f"patients.{record._meta.model_name}.version"] = record.history.first().history_id
     ids["content_type"] = ContentType.objects.get_for_model(patient).pk
     return ids
 
 
 def concrete(route, ids):
     """A URL for `route`, naming the test's records."""
-    model = re.match(r"admin/\w+/(\w+)/", route)
-    model = model.group(1) if model else None
+    model = re.match(r"admin/(\w+)/(\w+)/", route)
+    model = ".".join(model.groups()) if model else None
     url = route.replace("<str:patient_id>", "P001")
     url = url.replace("deliveries/<int:pk>", f"deliveries/{ids['delivery']}")
     url = url.replace("followups/<int:pk>", f"followups/{ids['followup']}")
     url = url.replace("<path:content_type_id>/<path:object_id>", f"{ids['content_type']}/{ids['patient']}")
-    url = url.replace("<path:object_id>", str(ids.get(model, 1)))
-    url = url.replace("<id>", str(ids["user"]))
+    url = url.replace("<path:object_id>", str(ids.get(model, NO_SUCH_OBJECT)))
+    url = url.replace("<id>", str(ids["auth.user"]))
     url = url.replace("<uidb64>/<token>", "MQ/set-password")
     url = url.replace("<str:token>", "unknown-upload")
-    url = url.replace("^([^/]+)/history/([^/]+)/$", f"{ids.get(model, 1)}/history/{ids['history']}/")
+    url = url.replace(
+        "^([^/]+)/history/([^/]+)/$", f"{ids.get(model, NO_SUCH_OBJECT)}/history/{ids.get(f'{model}.version')}/"
+    )
     url = url.replace("^(?P<app_label>auth|authtoken|axes|patients)/$", "patients/")
     url = url.replace("(?P<url>.*)$", "patients/patient/no-such-page/")
     assert "<" not in url and "(" not in url, route

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from patients.importing import ImportFileError, apply_import, plan_import, write_error_workbook
+from patients.importing import ImportFileError, apply_import, import_turn, plan_import, write_error_workbook
 from patients.models import ImportBatch
 
 MAX_ERRORS_SHOWN = 200
@@ -28,32 +28,34 @@ class Command(BaseCommand):
 
         if not Path(path).is_file():
             raise CommandError(f"No such file: {path}")
-        try:
-            plan = plan_import(path, progress=progress)
-        except ImportFileError as error:
-            raise CommandError(str(error)) from None
+        # Plan and write in one turn: an import running meanwhile is waited for, then seen.
+        with import_turn():
+            try:
+                plan = plan_import(path, progress=progress)
+            except ImportFileError as error:
+                raise CommandError(str(error)) from None
 
-        self.show_summary(plan)
-        if plan.errors:
-            self.show_errors(plan.errors)
-            if errors_out:
-                write_error_workbook(plan, errors_out)
-                self.stdout.write(f"The invalid rows, with a reason column, are in {errors_out}.")
+            self.show_summary(plan)
+            if plan.errors:
+                self.show_errors(plan.errors)
+                if errors_out:
+                    write_error_workbook(plan, errors_out)
+                    self.stdout.write(f"The invalid rows, with a reason column, are in {errors_out}.")
 
-        if dry_run:
-            self.stdout.write("Dry run: nothing was written.")
-        elif plan.invalid_count and not skip_invalid:
-            self.stdout.write(self.style.ERROR(
-                f"Nothing was imported: {plan.invalid_count} rows are invalid. "
-                "Fix them, or use --skip-invalid to import the valid rows."
-            ))  # fmt: skip
-        else:
-            batch = apply_import(plan, source=ImportBatch.Source.COMMAND, skip_invalid=skip_invalid)
-            skipped = f", skipping {plan.invalid_count} invalid rows" if plan.invalid_count else ""
-            if batch is None:
-                self.stdout.write(f"Nothing to import: no row is new or changed{skipped}.")
+            if dry_run:
+                self.stdout.write("Dry run: nothing was written.")
+            elif plan.invalid_count and not skip_invalid:
+                self.stdout.write(self.style.ERROR(
+                    f"Nothing was imported: {plan.invalid_count} rows are invalid. "
+                    "Fix them, or use --skip-invalid to import the valid rows."
+                ))  # fmt: skip
             else:
-                self.stdout.write(self.style.SUCCESS(f"Imported as import #{batch.pk}{skipped}."))
+                batch = apply_import(plan, source=ImportBatch.Source.COMMAND, skip_invalid=skip_invalid)
+                skipped = f", skipping {plan.invalid_count} invalid rows" if plan.invalid_count else ""
+                if batch is None:
+                    self.stdout.write(f"Nothing to import: no row is new or changed{skipped}.")
+                else:
+                    self.stdout.write(self.style.SUCCESS(f"Imported as import #{batch.pk}{skipped}."))
         if plan.invalid_count:
             raise SystemExit(1)
 
