@@ -53,6 +53,11 @@ def ensure_database(url):
         subprocess.run(["psql", f"{server_url}/postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True)
 
 
+# Longer than any client (or proxy) leaves a connection idle: with gunicorn's default of 2 s a client
+# reusing a connection just as the server closes it gets "connection reset by peer".
+KEEP_ALIVE_SECONDS = 75
+
+
 def start_gunicorn(env, port, workers, threads=1):
     """gunicorn serving the app as in production: DEBUG off (no query log), a real secret,
     persistent connections. Returns the process and its base URL."""
@@ -62,7 +67,7 @@ def start_gunicorn(env, port, workers, threads=1):
     }  # fmt: skip
     server = subprocess.Popen(
         [PYTHON, "-m", "gunicorn", "hospital.wsgi", f"--workers={workers}", f"--threads={threads}",
-         f"--bind=127.0.0.1:{port}", "--log-level=warning"],
+         f"--bind=127.0.0.1:{port}", "--log-level=warning", f"--keep-alive={KEEP_ALIVE_SECONDS}"],
         cwd=ROOT, env=server_env,
     )  # fmt: skip
     return server, f"http://127.0.0.1:{port}"

@@ -57,6 +57,8 @@ class Clinician(HttpUser):
 
     @task(1)
     def insight_page(self):
+        if os.environ.get("LOAD_WITHOUT_INSIGHTS"):
+            return  # to see what the rest costs alone
         self.client.get(random.choice(INSIGHT_PAGES), name="page: insights")
 
     @task(4)
