@@ -15,13 +15,14 @@ METHOD_ACTIONS = {"GET": "view", "HEAD": "view", "OPTIONS": "view", "POST": "add
 
 class RolePermission(BasePermission):
     """Logged in (session or token) and holding the model permission the method needs
-    (`view.permission_model`, e.g. "followup": GET needs patients.view_followup, POST add_followup)."""
+    (`view.permission_model`, e.g. "followup": GET needs patients.view_followup, POST add_followup;
+    a view may map methods to actions itself in `method_actions`)."""
 
     def has_permission(self, request, view):
         user = request.user
         if not user or not user.is_authenticated:
             return False
-        action = METHOD_ACTIONS.get(request.method)
+        action = getattr(view, "method_actions", METHOD_ACTIONS).get(request.method)
         return action is not None and user.has_perm(f"patients.{action}_{view.permission_model}")
 
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import Count
-from django.urls import path
+from django.urls import path, reverse
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
 from simple_history.admin import SimpleHistoryAdmin
@@ -175,6 +175,12 @@ class PatientAdmin(BigTableAdmin):
         ("Circumstances", {"fields": ["education_level", "monthly_income", "occupation", "diet"]}),
         ("Voided", {"fields": VOID_FIELDS, "classes": ["collapse"]}),
     ]
+
+    def get_search_results(self, request, queryset, search_term):
+        # The admin's patient pickers (deliveries, follow-ups) offer patients in use only.
+        if request.path == reverse("admin:autocomplete"):
+            queryset = queryset.active()
+        return super().get_search_results(request, queryset, search_term)
 
     def get_urls(self):
         def view(function):

@@ -13,9 +13,17 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hospital.api import Conflict, QueryParameters, StrictCharField, StrictModelSerializer, error_responses
+from hospital.api import (
+    METHOD_ACTIONS,
+    Conflict,
+    QueryParameters,
+    StrictCharField,
+    StrictModelSerializer,
+    error_responses,
+)
 from patients import audit, clinical
 from patients.models import Delivery, District, FollowUp, Patient, PlausibleRange, patient_id_validator
+from patients.voiding import MAX_REASON, VoidRefused, void
 from patients.workbook import DELIVERY_COLUMNS, FOLLOWUP_COLUMNS, PATIENT_COLUMNS
 
 
@@ -306,3 +314,83 @@ class DeliveryListView(PatientRecordsView):
 class FollowUpListView(PatientRecordsView):
     serializer_class = FollowUpSerializer
     order_by = "visit_number"
+
+
+class VoidSerializer(serializers.Serializer):
+    reason = StrictCharField(max_length=MAX_REASON, help_text="Why the record should not count, e.g. entered twice.")
+
+
+class VoidedSerializer(serializers.Serializer):
+    voided = serializers.CharField(help_text="What was voided.")
+    voided_at = serializers.DateTimeField()
+    voided_by = serializers.CharField(allow_null=True)
+    void_reason = serializers.CharField()
+
+
+class VoidView(APIView):
+    """Void a record (it is kept, with who, when and why, and leaves every answer and insight; an
+    administrator can restore it in the admin). Needs the permission to change the record."""
+
+    method_actions = {**METHOD_ACTIONS, "POST": "change"}
+    permission_model = None
+
+    def record(self, patient_id, **kwargs):
+        raise NotImplementedError
+
+    def post(self, request, patient_id, **kwargs):
+        serializer = VoidSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        record = self.record(patient_id, **kwargs)
+        try:
+            void(record, request.user, serializer.validated_data["reason"])
+        except VoidRefused as refused:
+            raise serializers.ValidationError({"reason": [str(refused)]}) from None
+        return Response({"voided": str(record), "voided_at": record.voided_at,
+                         "voided_by": request.user.get_username(), "void_reason": record.void_reason})  # fmt: skip
+
+
+def void_schema(noun):
+    return extend_schema(
+        summary=f"Void {noun} (kept for the record, restorable by an administrator)", request=VoidSerializer,
+        responses={200: VoidedSerializer, **error_responses(400, 404)},
+    )  # fmt: skip
+
+
+class PatientVoidView(VoidView):
+    permission_model = "patient"
+
+    @void_schema("a patient, with her deliveries and follow-ups")
+    def post(self, request, patient_id):
+        return super().post(request, patient_id)
+
+    def record(self, patient_id):
+        return _get_patient(patient_id)
+
+
+class DeliveryVoidView(VoidView):
+    permission_model = "delivery"
+
+    @void_schema("one of a patient's deliveries")
+    def post(self, request, patient_id, delivery_id):
+        return super().post(request, patient_id, delivery_id=delivery_id)
+
+    def record(self, patient_id, delivery_id):
+        return _get_record(Delivery, patient_id, delivery_id, "Delivery not found")
+
+
+class FollowUpVoidView(VoidView):
+    permission_model = "followup"
+
+    @void_schema("one of a patient's follow-up visits")
+    def post(self, request, patient_id, followup_id):
+        return super().post(request, patient_id, followup_id=followup_id)
+
+    def record(self, patient_id, followup_id):
+        return _get_record(FollowUp, patient_id, followup_id, "Follow-up not found")
+
+
+def _get_record(model, patient_id, pk, missing):
+    record = model.objects.select_related("patient").filter(pk=pk, patient=_get_patient(patient_id)).first()
+    if record is None:
+        raise exceptions.NotFound(missing)
+    return record

@@ -32,7 +32,15 @@ from python_calamine import CalamineError, CalamineWorkbook
 
 from patients import clinical
 from patients.bulk import insert_instances, insert_values
-from patients.models import Delivery, District, FollowUp, ImportBatch, Patient, normalise_district_name
+from patients.models import (
+    Delivery,
+    District,
+    FollowUp,
+    ImportBatch,
+    Patient,
+    history_reason,
+    normalise_district_name,
+)
 from patients.signals import records_changed
 from patients.workbook import (
     IGNORED_COLUMNS,
@@ -772,12 +780,14 @@ def _write_sheet(sheet, batch, user):
         updated = [row.instance for row in sheet.updated[start : start + LOOKUP_CHUNK]]
         previous = list(model.all_objects.filter(pk__in=[instance.pk for instance in updated]))
         model.history.bulk_history_create(
-            previous, update=True, default_user=user, default_change_reason=f"Values before {reason}"
+            previous, update=True, default_user=user, default_change_reason=history_reason(f"Values before {reason}")
         )
         for instance in updated:
             instance.import_batch = batch
         model.all_objects.bulk_update(updated, fields, batch_size=500)
-        model.history.bulk_history_create(updated, update=True, default_user=user, default_change_reason=reason)
+        model.history.bulk_history_create(
+            updated, update=True, default_user=user, default_change_reason=history_reason(reason)
+        )
     return written
 
 

@@ -420,6 +420,15 @@ class Patient(Voidable):
             raise ValidationError(errors)
 
 
+def refuse_if_patient_voided(record):
+    """A delivery or follow-up may not be added to, or kept in use for, a voided patient (the admin
+    could pick her): her records are voided and restored with her."""
+    if record.is_voided or (record.patient_id is None and not type(record).patient.is_cached(record)):
+        return
+    if record.patient.is_voided:
+        raise ValidationError({"patient": f"{record.patient.patient_id} is voided: an administrator can restore her."})
+
+
 class DeliveryManager(models.Manager.from_queryset(DeliveryQuerySet)):
     def get_by_natural_key(self, patient_id, date_of_delivery):
         return self.get(patient__patient_id=patient_id, date_of_delivery=date_of_delivery)
@@ -516,6 +525,7 @@ class Delivery(Voidable):
 
     def clean(self):
         """Age at delivery must not precede age at first pregnancy (a query, unless the patient is loaded)."""
+        refuse_if_patient_voided(self)
         if self.age_at_delivery is None or (self.patient_id is None and not Delivery.patient.is_cached(self)):
             return
         first_pregnancy = self.patient.age_at_first_pregnancy
@@ -614,6 +624,7 @@ class FollowUp(Voidable):
     natural_key.dependencies = ["patients.patient"]
 
     def clean(self):
+        refuse_if_patient_voided(self)
         if self.bp_systolic is not None and self.bp_diastolic is not None and self.bp_systolic <= self.bp_diastolic:
             raise ValidationError(
                 {"bp_diastolic": f"Diastolic ({self.bp_diastolic}) must be below systolic ({self.bp_systolic})."}
@@ -656,3 +667,10 @@ class AccessLog(models.Model):
 
     def __str__(self):
         return f"{self.username or 'someone'} {self.get_kind_display().lower()} {self.patient_ref}".strip()
+
+
+def history_reason(text):
+    """`text` cut to fit the change history's reason column (django-simple-history's 100 characters:
+    PostgreSQL refuses a longer value; SQLite would keep it)."""
+    limit = Patient.history.model._meta.get_field("history_change_reason").max_length
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -13,7 +13,7 @@ Both run in one transaction, and refresh the insights through the records' own s
 from django.db import transaction
 from django.utils import timezone
 
-from patients.models import Delivery, FollowUp, Patient
+from patients.models import Delivery, FollowUp, Patient, history_reason
 from patients.signals import records_changed
 
 MAX_REASON = Patient._meta.get_field("void_reason").max_length
@@ -60,7 +60,7 @@ def _her_records(patient, voided_at):
 
 def _set(record, voided_by, voided_at, reason, change_reason, history_user=None):
     record.voided_at, record.voided_by, record.void_reason = voided_at, voided_by, reason
-    record._change_reason = change_reason
+    record._change_reason = history_reason(change_reason)  # the whole reason is in void_reason
     record._history_user = history_user or voided_by
     # save() sends post_save: the stored facts and the insights cache hear it.
     record.save(update_fields=["voided_at", "voided_by", "void_reason"])
@@ -75,6 +75,8 @@ def _set_in_bulk(records, user, voided_at, reason, change_reason):
         for row in rows:
             row.voided_at, row.voided_by, row.void_reason = voided_at, (user if voided_at else None), reason
         model.all_objects.bulk_update(rows, ["voided_at", "voided_by", "void_reason"])
-        model.history.bulk_history_create(rows, update=True, default_user=user, default_change_reason=change_reason)
+        model.history.bulk_history_create(
+            rows, update=True, default_user=user, default_change_reason=history_reason(change_reason)
+        )
     if records:
         records_changed.send(sender=Patient, patient_pks=[records[0].patient_id])

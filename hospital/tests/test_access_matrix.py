@@ -66,6 +66,7 @@ RULES = [
     (r"admin/patients/accesslog/.*", ADMIN_ONLY),
     (r"admin/patients/.*", ADMIN),
     (r"api/(schema|docs)/", API_LOGGED_IN),
+    (r"api/patients/.*/void/?", (401, 405, 405, 405, 403)),  # POST only (test_api covers who may)
     (r"api/.*", API_READ),
 ]
 
@@ -114,8 +115,8 @@ def concrete(route, ids):
     model = re.match(r"admin/(\w+)/(\w+)/", route)
     model = ".".join(model.groups()) if model else None
     url = route.replace("<str:patient_id>", "P001")
-    url = url.replace("deliveries/<int:pk>", f"deliveries/{ids['delivery']}")
-    url = url.replace("followups/<int:pk>", f"followups/{ids['followup']}")
+    url = re.sub(r"deliveries/<int:(pk|delivery_id)>", f"deliveries/{ids['delivery']}", url)
+    url = re.sub(r"followups/<int:(pk|followup_id)>", f"followups/{ids['followup']}", url)
     url = url.replace("<path:content_type_id>/<path:object_id>", f"{ids['content_type']}/{ids['patient']}")
     url = url.replace("<path:object_id>", str(ids.get(model, NO_SUCH_OBJECT)))
     url = url.replace("<id>", str(ids["auth.user"]))

@@ -426,3 +426,12 @@ def test_a_district_name_too_long_is_a_row_error_not_a_crash(tmp_path):
     assert (error.sheet, error.row, error.column) == ("patients", 2, "district")
     assert error.reason == "a district name of 32000 characters: at most 100"
     assert not District.objects.exists()
+
+
+def test_a_long_file_name_fits_the_history_of_the_rows_it_updates(tmp_path):
+    make_workbook(tmp_path / "first.xlsx", standard_sheets())
+    apply_import(plan_import(tmp_path / "first.xlsx"))
+    path = make_workbook(tmp_path / "again.xlsx", standard_sheets(patients=[patient_row(name="Sita Thapa")]))
+    apply_import(plan_import(path, file_name="ward register " * 15 + ".xlsx"))
+    assert Patient.objects.get().name == "Sita Thapa"
+    assert all(len(h.history_change_reason) <= 100 for h in Patient.history.exclude(history_change_reason=None))

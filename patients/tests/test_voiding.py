@@ -183,3 +183,57 @@ def test_a_void_is_refused_twice(data_manager, sita):
     void(sita, data_manager, "test record")
     with pytest.raises(VoidRefused, match="already voided"):
         void(Patient.all_objects.get(pk=sita.pk), data_manager, "again")
+
+
+def test_the_admin_adds_no_record_to_a_voided_patient(client, administrator, data_manager, sita):
+    client.force_login(administrator)
+
+    def picked():
+        picker = client.get(reverse("admin:autocomplete"), {
+            "app_label": "patients", "model_name": "followup", "field_name": "patient", "term": "P00",
+        })  # fmt: skip
+        return [found["text"] for found in picker.json()["results"]]
+
+    assert picked() == ["P001 Sita Gurung"]
+    void(sita, data_manager, "test record")
+    assert picked() == []
+    response = client.post(reverse("admin:patients_followup_add"), {
+        "patient": sita.pk, "visit_number": 5, "visit_date": "2024-05-01",
+    })  # fmt: skip
+    assert response.status_code == 200
+    assert "P001 is voided" in str(response.context["adminform"].form.errors)
+    assert FollowUp.all_objects.filter(patient=sita, visit_number=5).count() == 0
+
+
+def test_other_systems_void_through_the_api(client, data_manager, clinician, sita):
+    delivery, followup = sita.deliveries.get(), sita.followups.get(visit_number=2)
+    url = f"/api/patients/P001/followups/{followup.pk}/void"
+    client.force_login(clinician)
+    assert client.post(url, {"reason": "entered twice"}, content_type="application/json").status_code == 403
+
+    client.force_login(data_manager)
+    missing = client.post(url, {}, content_type="application/json")
+    assert missing.status_code == 400 and "reason" in missing.json()["fields"]
+    response = client.post(url, {"reason": "entered twice"}, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["voided"] == "Follow-up 2 of P001" and response.json()["voided_by"] == "datamanager"
+    assert [f["visit_number"] for f in client.get("/api/patients/P001/followups").json()] == [1]
+    assert client.post(url, {"reason": "again"}, content_type="application/json").status_code == 404
+
+    other = make_patient(patient_id="P002")
+    wrong_patient = f"/api/patients/P002/deliveries/{delivery.pk}/void"
+    assert client.post(wrong_patient, {"reason": "x"}, content_type="application/json").status_code == 404
+    assert client.post(f"/api/patients/{other.patient_id}/void", {"reason": "test record"},
+                       content_type="application/json").status_code == 200  # fmt: skip
+    assert client.get("/api/patients/P002").status_code == 404
+    assert Patient.all_objects.get(pk=other.pk).void_reason == "test record"
+    assert_current()
+
+
+def test_a_long_reason_is_kept_whole_and_its_history_note_fits(data_manager, sita):
+    # Found by schemathesis on PostgreSQL: the history's reason column holds 100 characters.
+    reason = "entered for the wrong patient " * 8 + "x" * 15
+    void(sita, data_manager, reason)
+    assert Patient.all_objects.get(pk=sita.pk).void_reason == reason.strip()
+    notes = [h.history_change_reason for h in FollowUp.history.filter(patient_id=sita.pk, history_type="~")]
+    assert notes and all(len(note) == 100 and note.startswith("Voided with the patient: ") for note in notes)
