@@ -12,6 +12,7 @@ from import_export.formats import base_formats
 from simple_history.admin import SimpleHistoryAdmin
 
 from patients import admin_import, audit
+from patients.forms import DeliveryForm, FollowUpForm
 from patients.models import AccessLog, Delivery, District, FollowUp, ImportBatch, Patient
 from patients.resources import DeliveryResource, FollowUpResource, PatientResource
 from patients.voiding import VoidRefused, restore
@@ -66,8 +67,10 @@ class BigTableAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
 
     @admin.action(description="Restore the selected voided %(verbose_name_plural)s", permissions=["restore"])
     def restore_selected(self, request, queryset):
-        restored = 0
-        for record in queryset.voided():
+        restored, records = 0, queryset.voided()
+        if self.model is not Patient:
+            records = records.select_related("patient")  # restore() asks whether her patient is voided
+        for record in records:
             try:
                 restore(record, request.user)
             except VoidRefused as refused:
@@ -126,32 +129,14 @@ class DistrictAdmin(admin.ModelAdmin):
 class DeliveryInline(admin.TabularInline):
     model = Delivery
     extra = 0
-    fields = [
-        "date_of_delivery",
-        "type_of_delivery",
-        "term_of_delivery",
-        "age_at_delivery",
-        "weight_at_delivery",
-        "haemoglobin_at_delivery",
-        "placental_weight",
-        "voided_at",
-    ]
+    fields = [*DeliveryForm.Meta.fields, "voided_at"]
     readonly_fields = ["voided_at"]
 
 
 class FollowUpInline(admin.TabularInline):
     model = FollowUp
     extra = 0
-    fields = [
-        "visit_number",
-        "visit_date",
-        "weight_kg",
-        "haemoglobin_g_dl",
-        "bp_systolic",
-        "bp_diastolic",
-        "diagnosis",
-        "voided_at",
-    ]
+    fields = [*FollowUpForm.Meta.fields, "voided_at"]
     readonly_fields = ["voided_at"]
 
 

@@ -545,8 +545,8 @@ class _Planner:
             patient_id = values.get("patient_id", "")
             patient = patients.get(patient_id)
             if patient is None or patient.is_voided:
-                error = self._unknown_patient(sheet, number, raw, patient_id)
-                errors.append(_voided_error(sheet, number, "patient_id", raw, patient) if patient else error)
+                errors.append(_voided_error(sheet, number, "patient_id", raw, patient) if patient
+                              else self._unknown_patient(sheet, number, raw, patient_id))  # fmt: skip
                 self._reject(sheet, number, raw, errors)
                 continue
             key = (patient_id, values.get(key_field))
@@ -555,10 +555,10 @@ class _Planner:
                 errors.append(RowError(sheet.title, number, sheet.columns[key_field], raw.get(key_field), reason))
             seen.setdefault(key, number)
             old = existing.get((patient.pk, values.get(key_field))) if patient.pk else None
-            if old is not None and old["voided_at"] is not None:
-                errors.append(_voided_error(sheet, number, key_field, raw, model(**old)))
             instance = model(**old) if old else model()
             instance.patient = patient
+            if instance.is_voided:
+                errors.append(_voided_error(sheet, number, key_field, raw, instance))
             for name in fields:
                 if name in values:
                     setattr(instance, name, values[name])

@@ -14,7 +14,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from patients.models import Delivery, FollowUp, Patient, history_reason
-from patients.signals import records_changed
 
 MAX_REASON = Patient._meta.get_field("void_reason").max_length
 
@@ -78,5 +77,5 @@ def _set_in_bulk(records, user, voided_at, reason, change_reason):
         model.history.bulk_history_create(
             rows, update=True, default_user=user, default_change_reason=history_reason(change_reason)
         )
-    if records:
-        records_changed.send(sender=Patient, patient_pks=[records[0].patient_id])
+    # No records_changed here: the patient's own save, which always follows in the same
+    # transaction, refreshes her stored facts (these records included) and the insights cache.

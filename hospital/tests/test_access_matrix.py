@@ -102,8 +102,7 @@ def world(users):
     log = AccessLog.objects.create(kind="view", patient=patient, patient_ref="P001", what="Record page")
     ids = {"patients.patient": patient.pk, "patients.delivery": delivery.pk, "patients.followup": followup.pk,
            "patients.district": patient.district_id, "patients.importbatch": batch.pk, "patients.accesslog": log.pk,
-           "auth.user": users["clinician"].pk, "auth.group": users["clinician"].groups.get().pk,
-           "patient": patient.pk, "delivery": delivery.pk, "followup": followup.pk}  # fmt: skip
+           "auth.user": users["clinician"].pk, "auth.group": users["clinician"].groups.get().pk}  # fmt: skip
     for record in (patient, delivery, followup):  # a version of each in its history
         ids[f"patients.{record._meta.model_name}.version"] = record.history.first().history_id
     ids["content_type"] = ContentType.objects.get_for_model(patient).pk
@@ -115,9 +114,9 @@ def concrete(route, ids):
     model = re.match(r"admin/(\w+)/(\w+)/", route)
     model = ".".join(model.groups()) if model else None
     url = route.replace("<str:patient_id>", "P001")
-    url = re.sub(r"deliveries/<int:(pk|delivery_id)>", f"deliveries/{ids['delivery']}", url)
-    url = re.sub(r"followups/<int:(pk|followup_id)>", f"followups/{ids['followup']}", url)
-    url = url.replace("<path:content_type_id>/<path:object_id>", f"{ids['content_type']}/{ids['patient']}")
+    url = re.sub(r"deliveries/<int:(pk|delivery_id)>", f"deliveries/{ids['patients.delivery']}", url)
+    url = re.sub(r"followups/<int:(pk|followup_id)>", f"followups/{ids['patients.followup']}", url)
+    url = url.replace("<path:content_type_id>/<path:object_id>", f"{ids['content_type']}/{ids['patients.patient']}")
     url = url.replace("<path:object_id>", str(ids.get(model, NO_SUCH_OBJECT)))
     url = url.replace("<id>", str(ids["auth.user"]))
     url = url.replace("<uidb64>/<token>", "MQ/set-password")

@@ -63,6 +63,25 @@ def test_a_void_without_a_reason_is_refused_and_changes_nothing(client, data_man
     assert not Delivery.all_objects.get(pk=delivery.pk).is_voided
 
 
+def test_a_reason_too_long_is_refused_and_kept_as_typed(client, data_manager, sita):
+    client.force_login(data_manager)
+    reason = "entered twice " * 20  # 280 characters
+    response = client.post(reverse("patients:void", args=["P001"]), {"reason": reason})
+    assert response.status_code == 200
+    assert "at most 255 characters" in response.context["form"].errors["reason"][0]
+    assert response.context["form"]["reason"].value() == reason
+    assert not Patient.all_objects.get(pk=sita.pk).is_voided
+
+
+def test_a_voided_record_has_no_void_page(client, data_manager, sita):
+    followup = sita.followups.get(visit_number=2)
+    void(followup, data_manager, "entered twice")
+    client.force_login(data_manager)
+    url = reverse("patients:followup_void", args=["P001", followup.pk])
+    assert client.post(url, {"reason": "again"}).status_code == 404
+    assert FollowUp.all_objects.get(pk=followup.pk).void_reason == "entered twice"
+
+
 def test_a_clinician_may_not_void(client, clinician, sita):
     client.force_login(clinician)
     followup = sita.followups.first()
