@@ -252,6 +252,17 @@ if IMPORT_DATE_ORDER not in ("DMY", "MDY"):
 # Uploaded workbooks wait here between preview and confirm (readable by the app's user only).
 IMPORT_UPLOAD_DIR = Path(os.environ.get("IMPORT_UPLOAD_DIR", BASE_DIR / "var" / "imports"))
 IMPORT_MAX_UPLOAD_MB = int(os.environ.get("IMPORT_MAX_UPLOAD_MB", "200"))
+# Limits a workbook must keep before a reader opens it (patients/workbook_guard.py), so that no file
+# can make a worker run out of memory: zip parts, unpacked XML, cells one sheet spans from A1 to its
+# last cell (a reader builds that grid), rows, and the text its cells expand to. The defaults admit a
+# register of a million rows in columns A to Z (calamine takes about 40 bytes a cell of that grid).
+IMPORT_MAX_PARTS = int(os.environ.get("IMPORT_MAX_PARTS", "1000"))
+IMPORT_MAX_UNPACKED_MB = int(os.environ.get("IMPORT_MAX_UNPACKED_MB", "2048"))
+IMPORT_MAX_CELLS = int(os.environ.get("IMPORT_MAX_CELLS", "26000000"))
+IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "1048576"))
+IMPORT_MAX_TEXT_MB = int(os.environ.get("IMPORT_MAX_TEXT_MB", "256"))
+# Possible duplicate patients a preview lists (the count of all of them is always given).
+IMPORT_MAX_DUPLICATES_SHOWN = int(os.environ.get("IMPORT_MAX_DUPLICATES_SHOWN", "200"))
 
 # django-import-export (single-sheet import and export on each admin changelist): only users who
 # may change a model may import or export it, and exported text that looks like a formula is

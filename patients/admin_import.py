@@ -34,7 +34,7 @@ from patients.importing import (
 from patients.models import District, ImportBatch, Patient
 from patients.workbook import write_workbook
 
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods")
 SESSION_KEY = "workbook_uploads"
 ABANDONED_AFTER_SECONDS = 24 * 3600
 PREVIEW_ROWS = 10
@@ -44,14 +44,19 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 class UploadForm(forms.Form):
     workbook = forms.FileField(
-        help_text="An Excel (.xlsx, .xls) or OpenDocument (.ods) workbook with sheets patients, deliveries "
-        "and/or followups."
+        help_text="An Excel (.xlsx) or OpenDocument (.ods) workbook with sheets patients, deliveries "
+        "and/or followups. An old Excel 97-2003 file (.xls): save it as .xlsx first."
     )
 
     def clean_workbook(self):
         upload = self.cleaned_data["workbook"]
         if not upload.name.lower().endswith(WORKBOOK_SUFFIXES):
-            raise forms.ValidationError(f"{upload.name} is not a workbook: choose an .xlsx, .xls or .ods file.")
+            if upload.name.lower().endswith(".xls"):
+                raise forms.ValidationError(
+                    f"{upload.name} is an Excel 97-2003 workbook: open it in your spreadsheet program, save it as "
+                    "an Excel workbook (.xlsx) and upload that."
+                )
+            raise forms.ValidationError(f"{upload.name} is not a workbook: choose an .xlsx or .ods file.")
         limit = settings.IMPORT_MAX_UPLOAD_MB
         if upload.size > limit * 1024 * 1024:
             raise forms.ValidationError(f"{upload.name} is larger than {limit} MB.")
@@ -151,6 +156,8 @@ def import_preview_view(model_admin, request, token):
         "sheets": [_sheet_preview(sheet) for sheet in plan.sheets.values()],
         "errors": plan.errors[:PREVIEW_ERRORS],
         "more_errors": max(0, len(plan.errors) - PREVIEW_ERRORS),
+        "duplicates": plan.possible_duplicates[: settings.IMPORT_MAX_DUPLICATES_SHOWN],
+        "more_duplicates": max(0, len(plan.possible_duplicates) - settings.IMPORT_MAX_DUPLICATES_SHOWN),
         "token": token,
     }
     return _render(model_admin, request, "admin/patients/import_preview.html", context)
@@ -175,17 +182,29 @@ def export_workbook_view(model_admin, request):
     """All patients (or one district's) with their deliveries and follow-ups, in the import format."""
     if not request.user.has_perm("patients.export_patient"):
         raise PermissionDenied
-    patients = Patient.objects.all()
-    district = request.GET.get("district__id__exact")
+    patients, district = Patient.objects.all(), _district_filter(request)
     if district:
-        patients = patients.in_district(District.objects.filter(pk=district).first())
+        patients = patients.in_district(district)
     stamp = timezone.localtime().strftime("%Y-%m-%d-%H%M")
     response = HttpResponse(content_type=XLSX)
     rows = write_workbook(response, patients)
-    audit.log_export(request, f"Workbook of patients, deliveries and follow-ups{' (one district)' if district else ''}",
-                     rows=rows)  # fmt: skip
+    what = f" of {district.name} district" if district else ""
+    audit.log_export(request, f"Workbook of patients, deliveries and follow-ups{what}", rows=rows)
     response["Content-Disposition"] = f'attachment; filename="patients-{stamp}.xlsx"'
     return response
+
+
+def _district_filter(request):
+    """The changelist's district filter, as the export link carries it; an unknown one is a 404, never
+    a workbook of everyone recorded as one district's."""
+    value = request.GET.get("district__id__exact")
+    if not value:
+        return None
+    whole = value.isascii() and value.isdigit() and len(value) < 10
+    district = District.objects.filter(pk=int(value)).first() if whole else None
+    if district is None:
+        raise Http404(f"No district with id {value}.")
+    return district
 
 
 def _summary(plan):

@@ -19,6 +19,7 @@ import datetime
 import decimal
 import hashlib
 import re
+from bisect import bisect_left, bisect_right
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ from patients.workbook import (
     sheet_kind,
     text_cells,
 )
+from patients.workbook_guard import WorkbookRefused, check_workbook
 
 SHEET_ORDER = ["patients", "deliveries", "followups"]
 SHEET_MODELS = {"patients": Patient, "deliveries": Delivery, "followups": FollowUp}
@@ -296,13 +298,17 @@ def _whole(value):
 
 def _open_workbook(source):
     try:
+        check_workbook(source)  # before the reader builds any grid: see patients/workbook_guard.py
+    except WorkbookRefused as refused:
+        raise ImportFileError(str(refused)) from None
+    try:
         if hasattr(source, "read"):
             source.seek(0)
             return CalamineWorkbook.from_filelike(source)
         return CalamineWorkbook.from_path(str(source))
     except (CalamineError, OSError, ValueError) as error:
         raise ImportFileError(
-            "This file is not a workbook that can be read (xlsx, xls or ods expected). "
+            "This file is not a workbook that can be read (xlsx or ods expected). "
             f"A CSV or PDF renamed to .xlsx will not do. ({error})"
         ) from None
 
@@ -352,7 +358,10 @@ def _match_columns(kind, title, header):
 def _read_sheet(workbook, title, kind):
     """The sheet's columns, a function yielding its non-blank rows as (row number, {field: raw value}),
     and a row count."""
-    sheet = workbook.get_sheet_by_name(title)
+    try:
+        sheet = workbook.get_sheet_by_name(title)
+    except CalamineError as error:  # the reader parses a sheet's XML only now
+        raise ImportFileError(f"Sheet '{title}' cannot be read: {error}") from None
     rows = sheet.iter_rows()
     header, header_row = None, 0
     for number, cells in enumerate(rows, start=1):
@@ -609,37 +618,54 @@ def _changes(fields, old, instance):
 
 
 def _possible_duplicates(workbook_patients, patient_rows):
-    """New patients with the name of another patient (in the workbook or the database) and either
-    the same village, or the same district and an age at first pregnancy within a year."""
+    """New patients who may be someone already known under another patient_id, each flagged once.
+
+    Another patient (in the workbook or the database) with her name and either her village, or her
+    district and an age at first pregnancy within a year. Patients are indexed by name and village,
+    and by name and district in order of age, so a workbook of 4,000 women of one name costs 4,000
+    look-ups, not 16 million comparisons.
+    """
     new = [p for p in workbook_patients.values() if p.pk is None and p.name]
     if not new:
         return []
-    by_name = {}
     known = Patient.objects.annotate(lower_name=Lower("name")).select_related("district")
-    for patient in _in_chunks(known, "lower_name", {p.name.lower() for p in new}):
-        if patient.patient_id not in workbook_patients:
-            by_name.setdefault(patient.name.lower(), []).append((patient, None))
-    for patient_id, patient in workbook_patients.items():
-        if patient.name:
-            by_name.setdefault(patient.name.lower(), []).append((patient, patient_rows[patient_id]))
+    others = [
+        (patient, None)
+        for patient in _in_chunks(known, "lower_name", {p.name.lower() for p in new})
+        if patient.patient_id not in workbook_patients
+    ]
+    others += [(patient, patient_rows[pid]) for pid, patient in workbook_patients.items() if patient.name]
+    by_village, by_district = {}, {}
+    for order, (patient, row) in enumerate(others):
+        name = patient.name.lower()
+        if patient.village:
+            same = by_village.setdefault((name, patient.village.lower()), [])
+            if len(same) < 2:  # she may be one of them; one other is all a flag names
+                same.append((patient, row))
+        if patient.age_at_first_pregnancy is not None:
+            entry = (patient.age_at_first_pregnancy, order, patient, row)
+            by_district.setdefault((name, patient.district.name.lower()), []).append(entry)
+    for ages in by_district.values():
+        ages.sort(key=lambda entry: entry[:2])
     flagged = []
     for patient in new:
-        for other, other_row in by_name.get(patient.name.lower(), []):
-            reason = other.patient_id != patient.patient_id and _duplicate_reason(patient, other)
-            if reason:
-                flagged.append(PossibleDuplicate(patient_rows[patient.patient_id], patient.patient_id, patient.name,
-                                                 other.patient_id, other_row, reason))  # fmt: skip
+        found = _other_in(by_village.get((patient.name.lower(), (patient.village or "").lower()), []), patient)
+        reason = "same name and village"
+        if found is None and patient.age_at_first_pregnancy is not None:
+            ages = by_district.get((patient.name.lower(), patient.district.name.lower()), [])
+            age = patient.age_at_first_pregnancy
+            nearby = ages[bisect_left(ages, (age - 1,)) : bisect_right(ages, (age + 1, len(others)))]
+            found = _other_in([(other, row) for _, _, other, row in nearby[:2]], patient)
+            reason = "same name and district, age at first pregnancy within a year"
+        if found is not None:
+            other, other_row = found
+            flagged.append(PossibleDuplicate(patient_rows[patient.patient_id], patient.patient_id, patient.name,
+                                             other.patient_id, other_row, reason))  # fmt: skip
     return flagged
 
 
-def _duplicate_reason(patient, other):
-    if patient.village and patient.village.lower() == (other.village or "").lower():
-        return "same name and village"
-    ages = (patient.age_at_first_pregnancy, other.age_at_first_pregnancy)
-    same_district = patient.district.name.lower() == other.district.name.lower()
-    if same_district and None not in ages and abs(ages[0] - ages[1]) <= 1:
-        return "same name and district, age at first pregnancy within a year"
-    return None
+def _other_in(candidates, patient):
+    return next(((other, row) for other, row in candidates if other.patient_id != patient.patient_id), None)
 
 
 def _clean_fields(instance, names):

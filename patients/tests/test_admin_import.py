@@ -166,3 +166,23 @@ def test_import_history_is_read_only_in_the_admin(client, data_manager, tmp_path
         client.post(reverse("admin:patients_importbatch_delete", args=[batch.pk]), {"post": "yes"}).status_code == 403
     )
     assert ImportBatch.objects.count() == 1
+
+
+def test_export_of_one_district_holds_and_logs_that_district_only(client, administrator):
+    from patients.models import AccessLog
+    from patients.tests.factories import make_district, make_patient
+
+    kaski = make_patient(patient_id="K1", district=make_district("Kaski")).district
+    make_patient(patient_id="J1", district=make_district("Jhapa"))
+    client.force_login(administrator)
+    export = reverse("admin:patients_patient_export_workbook")
+    response = client.get(export, {"district__id__exact": kaski.pk})
+    assert response.status_code == 200
+    patients = load_workbook(io.BytesIO(response.content))["patients"]
+    assert [row[0] for row in patients.iter_rows(min_row=2, values_only=True)] == ["K1"]
+    assert AccessLog.objects.get().what == "Workbook of patients, deliveries and follow-ups of Kaski district"
+
+    # An unknown or malformed district is not found: never a workbook of everyone logged as one district's.
+    for value in ("99999", "abc", "1" * 30, "٣"):
+        assert client.get(export, {"district__id__exact": value}).status_code == 404
+    assert AccessLog.objects.count() == 1

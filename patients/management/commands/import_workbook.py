@@ -11,7 +11,7 @@ MAX_ERRORS_SHOWN = 200
 
 class Command(BaseCommand):
     help = (
-        "Import a workbook (xlsx, xls or ods) with sheets patients, deliveries and/or followups. "
+        "Import a workbook (xlsx or ods) with sheets patients, deliveries and/or followups. "
         "Nothing is written if any row is invalid, unless --skip-invalid. Exit status 1 when anything was refused."
     )
 
@@ -73,6 +73,10 @@ class Command(BaseCommand):
             self.stdout.write(f"  ignored sheets: {', '.join(plan.ignored_sheets)}")
         if plan.new_districts:
             self.stdout.write(f"  new districts: {', '.join(plan.new_districts)}")
+        if plan.possible_duplicates:
+            shown = ", ".join(f"{d.patient_id} ~ {d.other_patient_id}" for d in plan.possible_duplicates[:5])
+            more = f" and {len(plan.possible_duplicates) - 5:,} more" if len(plan.possible_duplicates) > 5 else ""
+            self.stdout.write(f"  possible duplicate patients (imported all the same): {shown}{more}")
 
     def show_errors(self, errors):
         self.stdout.write("")
