@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from openpyxl import Workbook
@@ -433,9 +433,10 @@ class _Planner:
     def __init__(self, plan):
         self.plan = plan
         self.districts = {d.name.lower(): d for d in District.objects.all()}
-        self.workbook_patients = {}  # patient_id -> Patient (every valid row of the patients sheet)
-        self.patient_rows = {}  # patient_id -> row number of her valid row
-        self.invalid_patients = {}  # patient_id -> row number
+        # Keyed by id_key(patient_id):
+        self.workbook_patients = {}  # -> Patient (every valid row of the patients sheet)
+        self.patient_rows = {}  # -> row number of her valid row
+        self.invalid_patients = {}  # -> row number
 
     def _parse(self, sheet, parsers, number, raw):
         values, errors = {}, []
@@ -482,25 +483,28 @@ class _Planner:
     def plan_patients(self, sheet, records):
         records = list(records)
         ids = {_key_text(raw.get("patient_id")) for _, raw in records}
-        existing = _in_chunks(Patient.all_objects.select_related("district"), "patient_id", ids)
-        existing = {p.patient_id: p for p in existing}
+        existing = {
+            id_key(p.patient_id): p for p in _patients_by_id(Patient.all_objects.select_related("district"), ids)
+        }
         fields = [name for name in sheet.columns if name != "district"]
         parsers = {name: parser_for(Patient, name) for name in sheet.columns}
         seen = {}
         for number, raw in records:
             values, errors = self._parse(sheet, parsers, number, raw)
             patient_id = values.get("patient_id", "")
-            if patient_id in seen:
-                reason = f"duplicate: patient_id {patient_id} is also on row {seen[patient_id]}"
+            if id_key(patient_id) in seen:
+                reason = f"duplicate: patient_id {patient_id} is also on row {seen[id_key(patient_id)]}"
                 errors.append(RowError(sheet.title, number, sheet.columns["patient_id"], patient_id, reason))
-            seen.setdefault(patient_id, number)
-            old = existing.get(patient_id)
+            seen.setdefault(id_key(patient_id), number)
+            old = existing.get(id_key(patient_id))
             if old is not None and old.is_voided:
                 errors.append(_voided_error(sheet, number, "patient_id", raw, old))
             instance = Patient(**_field_values(old, Patient)) if old else Patient()
             for name in fields:
                 if name in values:
                     setattr(instance, name, values[name])
+            if old is not None:
+                instance.patient_id = old.patient_id  # "p0030" names P0030: her ID keeps its recorded spelling
             district_name = normalise_district_name(values.get("district", ""))
             if not district_name and "district" in values:
                 errors.append(RowError(sheet.title, number, sheet.columns["district"], raw["district"],
@@ -513,13 +517,13 @@ class _Planner:
             exclude = ["id", "district", "import_batch"]
             errors += self._validate(sheet, instance, number, raw, exclude, unparsed(errors))
             if errors:
-                self.invalid_patients[patient_id] = number
+                self.invalid_patients[id_key(patient_id)] = number
                 self._reject(sheet, number, raw, errors)
                 continue
             changes = None if old is None else _changes(sheet.columns, old, instance)
-            self._classify(sheet, number, (patient_id,), instance, changes)
-            self.workbook_patients[patient_id] = instance
-            self.patient_rows[patient_id] = number
+            self._classify(sheet, number, (instance.patient_id,), instance, changes)
+            self.workbook_patients[id_key(patient_id)] = instance
+            self.patient_rows[id_key(patient_id)] = number
 
     def _district(self, name):
         district = self.districts.get(name.lower())
@@ -536,8 +540,9 @@ class _Planner:
         records up in bulk, then row by row.
         """
         model, key_field = SHEET_MODELS[sheet.kind], RECORD_KEY[sheet.kind]
-        wanted = {_key_text(raw.get("patient_id")) for _, raw in read_records()} - set(self.workbook_patients)
-        patients = {p.patient_id: p for p in _in_chunks(Patient.all_objects.all(), "patient_id", wanted)}
+        wanted = {_key_text(raw.get("patient_id")) for _, raw in read_records()}
+        wanted = {patient_id for patient_id in wanted if id_key(patient_id) not in self.workbook_patients}
+        patients = {id_key(p.patient_id): p for p in _patients_by_id(Patient.all_objects.all(), wanted)}
         patients.update(self.workbook_patients)
         known_pks = [p.pk for p in patients.values() if p.pk is not None]
         # Existing rows as plain dicts: far lighter than model instances, and a copy is made only to update.
@@ -552,13 +557,13 @@ class _Planner:
         for number, raw in progress(read_records()):
             values, errors = self._parse(sheet, parsers, number, raw)
             patient_id = values.get("patient_id", "")
-            patient = patients.get(patient_id)
+            patient = patients.get(id_key(patient_id))
             if patient is None or patient.is_voided:
                 errors.append(_voided_error(sheet, number, "patient_id", raw, patient) if patient
                               else self._unknown_patient(sheet, number, raw, patient_id))  # fmt: skip
                 self._reject(sheet, number, raw, errors)
                 continue
-            key = (patient_id, values.get(key_field))
+            key = (patient.patient_id, values.get(key_field))
             if key in seen and key[1] is not None:
                 reason = f"duplicate: {patient_id} has the same {key_field} on row {seen[key]}"
                 errors.append(RowError(sheet.title, number, sheet.columns[key_field], raw.get(key_field), reason))
@@ -582,8 +587,9 @@ class _Planner:
                 self._classify(sheet, number, key, instance, _changes(fields, old, instance))
 
     def _unknown_patient(self, sheet, number, raw, patient_id):
-        if patient_id in self.invalid_patients:
-            reason = f"patient {patient_id} is not imported: her row {self.invalid_patients[patient_id]} has errors"
+        if id_key(patient_id) in self.invalid_patients:
+            row = self.invalid_patients[id_key(patient_id)]
+            reason = f"patient {patient_id} is not imported: her row {row} has errors"
         elif patient_id:
             reason = f"unknown patient {patient_id}: not in the patients sheet nor in the database"
         else:
@@ -632,9 +638,9 @@ def _possible_duplicates(workbook_patients, patient_rows):
     others = [
         (patient, None)
         for patient in _in_chunks(known, "lower_name", {p.name.lower() for p in new})
-        if patient.patient_id not in workbook_patients
+        if id_key(patient.patient_id) not in workbook_patients
     ]
-    others += [(patient, patient_rows[pid]) for pid, patient in workbook_patients.items() if patient.name]
+    others += [(patient, patient_rows[key]) for key, patient in workbook_patients.items() if patient.name]
     by_village, by_district = {}, {}
     for order, (patient, row) in enumerate(others):
         name = patient.name.lower()
@@ -659,7 +665,7 @@ def _possible_duplicates(workbook_patients, patient_rows):
             reason = "same name and district, age at first pregnancy within a year"
         if found is not None:
             other, other_row = found
-            flagged.append(PossibleDuplicate(patient_rows[patient.patient_id], patient.patient_id, patient.name,
+            flagged.append(PossibleDuplicate(patient_rows[id_key(patient.patient_id)], patient.patient_id, patient.name,
                                              other.patient_id, other_row, reason))  # fmt: skip
     return flagged
 
@@ -712,6 +718,18 @@ def _field_values(instance, model):
     return {f.attname: getattr(instance, f.attname) for f in model._meta.concrete_fields}
 
 
+def id_key(patient_id):
+    """A patient ID as the records compare it: "p0030" and "P0030" are one patient (the database's
+    constraint on LOWER(patient_id) says the same)."""
+    return (patient_id or "").lower()
+
+
+def _patients_by_id(queryset, patient_ids):
+    """The patients whose IDs are among `patient_ids`, whatever their case."""
+    lowered = queryset.annotate(lower_patient_id=Lower("patient_id"))
+    return _in_chunks(lowered, "lower_patient_id", {id_key(patient_id) for patient_id in patient_ids})
+
+
 def _in_chunks(queryset, lookup, values):
     values = list(values)
     for start in range(0, len(values), LOOKUP_CHUNK):
@@ -756,6 +774,18 @@ def apply_import(plan, *, user=None, source=ImportBatch.Source.COMMAND, skip_inv
         )
     if not plan.changes_count:
         return None
+    try:
+        return _write_plan(plan, user, source, skip_invalid)
+    except IntegrityError as clash:
+        # A record with one of the plan's keys was written by someone else (a form, the API) after
+        # the plan was made: the import is refused whole, and planning again will see that record.
+        raise ImportRefused(
+            "Nothing was imported: a record this workbook adds was recorded by someone else while the import "
+            f"was being checked ({str(clash).splitlines()[0][:200]}). Import the workbook again."
+        ) from None
+
+
+def _write_plan(plan, user, source, skip_invalid):
     with transaction.atomic():
         batch = ImportBatch.objects.create(
             imported_by=user if user and user.is_authenticated else None,

@@ -435,3 +435,30 @@ def test_a_long_file_name_fits_the_history_of_the_rows_it_updates(tmp_path):
     apply_import(plan_import(path, file_name="ward register " * 15 + ".xlsx"))
     assert Patient.objects.get().name == "Sita Thapa"
     assert all(len(h.history_change_reason) <= 100 for h in Patient.history.exclude(history_change_reason=None))
+
+
+def test_patient_ids_are_matched_whatever_their_case(tmp_path):
+    """ "p0030" in a register is P0030: her row updates her, her visits attach to her, no twin."""
+    make_patient(patient_id="P0030", weight_kg=52)
+    sheets = standard_sheets(
+        patients=[patient_row("p0030", weight_kg=54), patient_row("N1"), patient_row("n1")],
+        deliveries=[],
+        followups=[followup_row("p0030", visit_number=1)],
+    )
+    plan = plan_import(make_workbook(tmp_path / "w.xlsx", sheets))
+    assert plan.counts()["patients"] == {"new": 1, "updated": 1, "unchanged": 0, "invalid": 1}
+    assert [(e.row, e.reason) for e in plan.errors] == [(4, "duplicate: patient_id n1 is also on row 3")]
+    apply_import(plan, skip_invalid=True)
+    assert sorted(Patient.objects.values_list("patient_id", flat=True)) == ["N1", "P0030"]
+    assert Patient.objects.get(patient_id="P0030").weight_kg == 54
+    assert FollowUp.objects.get().patient.patient_id == "P0030"
+
+
+def test_a_record_written_by_someone_else_meanwhile_refuses_the_whole_import(tmp_path):
+    sheets = standard_sheets(patients=[patient_row("P900"), patient_row("P901")], deliveries=[], followups=[])
+    plan = plan_import(make_workbook(tmp_path / "w.xlsx", sheets))
+    make_patient(patient_id="P900")  # a form saves her between the preview and the confirm
+    with pytest.raises(ImportRefused, match="recorded by someone else while the import was being checked"):
+        apply_import(plan)
+    assert list(Patient.objects.values_list("patient_id", flat=True)) == ["P900"]
+    assert not ImportBatch.objects.exists()

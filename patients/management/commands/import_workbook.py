@@ -3,7 +3,14 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from patients.importing import ImportFileError, apply_import, import_turn, plan_import, write_error_workbook
+from patients.importing import (
+    ImportFileError,
+    ImportRefused,
+    apply_import,
+    import_turn,
+    plan_import,
+    write_error_workbook,
+)
 from patients.models import ImportBatch
 
 MAX_ERRORS_SHOWN = 200
@@ -50,7 +57,10 @@ class Command(BaseCommand):
                     "Fix them, or use --skip-invalid to import the valid rows."
                 ))  # fmt: skip
             else:
-                batch = apply_import(plan, source=ImportBatch.Source.COMMAND, skip_invalid=skip_invalid)
+                try:
+                    batch = apply_import(plan, source=ImportBatch.Source.COMMAND, skip_invalid=skip_invalid)
+                except ImportRefused as refused:
+                    raise CommandError(str(refused)) from None
                 skipped = f", skipping {plan.invalid_count} invalid rows" if plan.invalid_count else ""
                 if batch is None:
                     self.stdout.write(f"Nothing to import: no row is new or changed{skipped}.")
