@@ -1,7 +1,9 @@
 import pytest
+from django.contrib.contenttypes.models import ContentType
 
 from patients import roles
-from patients.tests.factories import make_user
+from patients.models import AccessLog, ImportBatch
+from patients.tests.factories import make_delivery, make_followup, make_patient, make_user
 
 # Browser tests live in their own module; these settings apply to them (pytest-playwright).
 CHROMIUM_ARGS = [
@@ -59,3 +61,20 @@ def users(clinician, data_manager, administrator, no_role_user):
         "administrator": administrator,
         "no_role": no_role_user,
     }
+
+
+@pytest.fixture
+def world(users):
+    """One patient with a delivery and a follow-up, an import, an access-log row and history: the ids
+    of each, for tests that walk every URL of the site."""
+    patient = make_patient(patient_id="P001", name="Sunita Leakcheck", condition="marker-condition anaemia")
+    delivery, followup = make_delivery(patient), make_followup(patient)
+    batch = ImportBatch.objects.create(source="command", file_name="x.xlsx", file_sha256="0" * 64)
+    log = AccessLog.objects.create(kind="view", patient=patient, patient_ref="P001", what="Record page")
+    ids = {"patients.patient": patient.pk, "patients.delivery": delivery.pk, "patients.followup": followup.pk,
+           "patients.district": patient.district_id, "patients.importbatch": batch.pk, "patients.accesslog": log.pk,
+           "auth.user": users["clinician"].pk, "auth.group": users["clinician"].groups.get().pk}  # fmt: skip
+    for record in (patient, delivery, followup):  # a version of each in its history
+        ids[f"patients.{record._meta.model_name}.version"] = record.history.first().history_id
+    ids["content_type"] = ContentType.objects.get_for_model(patient).pk
+    return ids

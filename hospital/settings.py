@@ -282,7 +282,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["hospital.api.RolePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, answering 400 to JSON nested too deeply for Python's (a RecursionError).
+    "DEFAULT_PARSER_CLASSES": ["hospital.api.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hospital.api.exception_handler",
     # Numbers stay numbers in JSON (the prototype's clients read monthly_income as one).

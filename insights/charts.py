@@ -5,8 +5,15 @@ so a strict Content-Security-Policy holds). Every chart says what it shows and f
 title, labels its axes with units, carries the n behind each bar in its hover, and uses the
 Okabe-Ito palette (safe for colour-blind readers). A function returns None when there is nothing
 to draw, and the page says so instead of showing an empty frame.
+
+Plotly draws text with its own subset of HTML (<a href>, <b>, <br>, <span style>, ...), so every
+string in a figure is escaped for it in one place, `_figure`: a district called '<a href="...">'
+reads as typed instead of becoming a link. Only the hover templates, which we write, keep their
+markup; the values they show (%{x}, %{customdata}) come from the escaped data. So text from the
+records goes into a figure's data, titles and names, never into a hovertemplate.
 """
 
+import html
 import json
 
 import plotly.graph_objects as go
@@ -34,7 +41,23 @@ def _figure(traces, title, x_title, y_title, **layout):
         xaxis_automargin=True, yaxis_automargin=True, xaxis_title_standoff=10,
         legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}, hovermode="closest", **layout,
     )  # fmt: skip
-    return json.loads(figure.to_json())
+    return _plotly_text(json.loads(figure.to_json()))
+
+
+# Figure keys whose text is ours and meant as Plotly's markup.
+MARKUP_KEYS = {"hovertemplate"}
+
+
+def _plotly_text(value, key=None):
+    """Every string in a figure's JSON with & < > escaped (Plotly shows &amp; &lt; &gt; as & < >),
+    but for the templates in MARKUP_KEYS."""
+    if isinstance(value, str):
+        return value if key in MARKUP_KEYS else html.escape(value, quote=False)
+    if isinstance(value, list):
+        return [_plotly_text(item, key) for item in value]
+    if isinstance(value, dict):
+        return {name: _plotly_text(item, name) for name, item in value.items()}
+    return value
 
 
 def _for(scope):

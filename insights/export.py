@@ -1,22 +1,10 @@
 """Tables downloaded from the dashboard, as xlsx or csv."""
 
-import csv
-import io
-
 from django.http import HttpResponse
-from openpyxl import Workbook
 
-from patients.workbook import text_cells
+from patients.spreadsheet import csv_text, xlsx_bytes
 
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection); such text is
-# written with a leading apostrophe, which spreadsheets show as plain text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_safe(value):
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _flat(value):
@@ -24,24 +12,12 @@ def _flat(value):
 
 
 def export_rows(rows, columns, name, file_format):
-    """A download of `rows` (dicts) with `columns`, as an xlsx workbook or a csv file."""
+    """A download of `rows` (dicts) with `columns`, as an xlsx workbook or a csv file. Formula-like
+    text is written as text and numbers as numbers (patients.spreadsheet)."""
     table = [[_flat(row[column]) for column in columns] for row in rows]
     if file_format == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        writer.writerows([[_csv_safe(value) for value in row] for row in table])
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(csv_text(columns, table), content_type="text/csv; charset=utf-8")
     else:
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet(name[:31])
-        sheet.append(columns)
-        for row in table:
-            sheet.append(text_cells(sheet, row))
-        buffer = io.BytesIO()
-        workbook.save(buffer)
-        response = HttpResponse(
-            buffer.getvalue(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        )
+        response = HttpResponse(xlsx_bytes(name[:31], columns, table), content_type=XLSX)
     response["Content-Disposition"] = f'attachment; filename="{name}.{file_format}"'
     return response

@@ -433,9 +433,11 @@ def anomalies(district=None, date_from=None, date_to=None):
 def _beyond(value, field):
     """SQL: `value` lies more than clinical.OUTLIER_SD standard deviations from the district's mean
     of `field` (`stats.mean_<field>`, `stats.square_<field>`: the means of the values and of their
-    squares). Compared squared, so no square root is taken in SQL."""
+    squares). Compared squared, so no square root is taken in SQL. Where every value is the same the
+    variance is zero, or a hair below it in floating point (11.2 is not exact): nothing lies beyond."""
     mean, square = f"stats.mean_{field}", f"stats.square_{field}"
-    return f"(({value} - {mean}) * ({value} - {mean}) > {clinical.OUTLIER_SD**2} * ({square} - {mean} * {mean}))"
+    variance = f"({square} - {mean} * {mean})"
+    return f"({variance} > 0 AND ({value} - {mean}) * ({value} - {mean}) > {clinical.OUTLIER_SD**2} * {variance})"
 
 
 def _outlier_columns(table, fields):

@@ -3,7 +3,7 @@
 from openpyxl import Workbook
 
 from insights import queries
-from patients.workbook import text_cells
+from patients.spreadsheet import text_cells
 
 
 def report_sheets(district=None, date_from=None, date_to=None):
@@ -35,7 +35,7 @@ def write_report(target, district=None, date_from=None, date_to=None, filters_te
     workbook = Workbook(write_only=True)
     about = workbook.create_sheet("about")
     about.append(["Maternal health insights"])
-    about.append(["Filters", filters_text or "all districts, all dates"])
+    about.append(text_cells(about, ["Filters", filters_text or "all districts, all dates"]))  # names a district
     sheets = report_sheets(district, date_from, date_to)
     for name, rows in sheets:
         sheet = workbook.create_sheet(name)

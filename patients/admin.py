@@ -4,18 +4,32 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserChangeForm
+from django.contrib.auth.models import Group
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
+from django.forms import ModelForm
+from django.http import Http404
+from django.shortcuts import redirect
 from django.urls import path, reverse
 from import_export.admin import ImportExportModelAdmin
-from import_export.formats import base_formats
+from rest_framework.authtoken import admin as token_admin
+from rest_framework.authtoken.models import TokenProxy
 from simple_history.admin import SimpleHistoryAdmin
 
-from patients import admin_import, audit
+from patients import admin_import, audit, spreadsheet
 from patients.forms import DeliveryForm, FollowUpForm
 from patients.models import AccessLog, Delivery, District, FollowUp, ImportBatch, Patient
 from patients.resources import DeliveryResource, FollowUpResource, PatientResource
 from patients.voiding import VoidRefused, restore
+from patients.workbook_guard import WorkbookRefused
 
 VOID_FIELDS = ["voided_at", "voided_by", "void_reason"]
 
@@ -55,15 +69,110 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset.voided() if self.value() == "voided" else queryset.active()
 
 
-class BigTableAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
+def _once_more_on_a_clash(request, view, *args):
+    """Run an admin form view; if its save lost a race for a unique key (two people adding the same
+    visit at the same moment, a double click), run it once more: the form, checked again, now names
+    the clash as a field error, where the database's refusal would be a 500. Each run in its own
+    transaction, so the refused one leaves nothing behind."""
+    if request.method != "POST":
+        return view(*args)
+    try:
+        with transaction.atomic():
+            return view(*args)
+    except IntegrityError:
+        with transaction.atomic():
+            return view(*args)
+
+
+def _is_an_id(field, value):
+    """Whether `value` can be a value of `field`: not abc (nor a NUL) for a number, nor a number past
+    its column's range (SQLite cannot even be asked)."""
+    try:
+        value = field.to_python(value)
+    except ValidationError:
+        return False
+    if isinstance(value, int):
+        low, high = connection.ops.integer_field_range(field.get_internal_type())
+        return low <= value <= high
+    return True
+
+
+def _id_or_404(field, object_id):
+    """An id in a URL that cannot be one of `field` names nothing: 404, not a 500."""
+    if not _is_an_id(field, unquote(object_id)):
+        raise Http404(f"No record with the id {object_id!r}.")
+
+
+def _names_a_record_or_none(opts, name, value):
+    """Whether `value`, given for the field `name` of `opts` (a new record's initial value in the
+    URL), is an id its relation can hold; True for what is not a relation."""
+    try:
+        field = opts.get_field(name)
+    except FieldDoesNotExist:
+        return True
+    if not field.is_relation:
+        return True
+    return all(_is_an_id(field.target_field, one) for one in (value if isinstance(value, list) else [value]))
+
+
+class AnswersBadInput:
+    """A ModelAdmin answering what a double click, a stale page or a hand-made URL sends as its checks
+    would, never with a 500: a save that lost a race for a unique key shows the form again, naming
+    the clash; an action on ids no record can have is refused; a filter the database cannot run (a
+    NUL, the year 99999) is the changelist's "incorrect lookup"; a NUL searched for finds nothing."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return _once_more_on_a_clash(request, super().changeform_view, request, object_id, form_url, extra_context)
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        return {name: value for name, value in initial.items() if _names_a_record_or_none(self.opts, name, value)}
+
+    def get_changelist_instance(self, request):
+        try:
+            return super().get_changelist_instance(request)  # counts the rows: runs the filters
+        except (ValueError, OverflowError) as invalid:
+            raise IncorrectLookupParameters(invalid) from invalid
+
+    def get_search_results(self, request, queryset, search_term):
+        # The changelist's search form refuses a NUL; the admin's pickers (autocomplete) pass it on.
+        if "\x00" in search_term:
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def response_action(self, request, queryset):
+        selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
+        if not all(_is_an_id(self.opts.pk, value) for value in selected):
+            self.message_user(request, "No action was taken: the selection names no record.", messages.ERROR)
+            return None  # the changelist again
+        return super().response_action(request, queryset)
+
+
+class BigTableAdmin(AnswersBadInput, ImportExportModelAdmin, SimpleHistoryAdmin):
     # No COUNT(*) of the whole table on every page load.
     show_full_result_count = False
     list_per_page = 50
     # Single-sheet import and export (django-import-export), in the workbook's column names.
-    formats = [base_formats.XLSX, base_formats.CSV]
+    # Written by one rule (formulas as text, numbers as numbers); an xlsx is checked before it is read.
+    formats = [spreadsheet.XLSX, spreadsheet.CSV]
     # Staff void records (patients.voiding); the admin shows who did it and restores them.
     readonly_fields = VOID_FIELDS
     actions = ["restore_selected"]
+
+    def export_action(self, request, *args, **kwargs):
+        try:
+            return super().export_action(request, *args, **kwargs)
+        except IncorrectLookupParameters:
+            # A filter that names nothing (?district=, a field the model has not): back to the
+            # changelist, which says so, as it does for its own filters.
+            changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+            return redirect(f"{changelist}?{ERROR_FLAG}=1")
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        if isinstance(e, WorkbookRefused):
+            form.add_error("import_file", str(e))  # the limit the file broke, and what to do
+        else:
+            super().add_data_read_fail_error_to_form(form, e)
 
     @admin.action(description="Restore the selected voided %(verbose_name_plural)s", permissions=["restore"])
     def restore_selected(self, request, queryset):
@@ -90,12 +199,16 @@ class BigTableAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def history_view(self, request, object_id, extra_context=None):
+        _id_or_404(self.opts.pk, object_id)
         self._log_history(request, object_id, "history")
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
+        _id_or_404(self.opts.pk, object_id)
+        _id_or_404(self.model.history.model._meta.pk, version_id)
         self._log_history(request, object_id, f"version {version_id}")
-        return super().history_form_view(request, object_id, version_id, extra_context)
+        # Reverting to this version saves the record: a lost race for its key is a form error too.
+        return _once_more_on_a_clash(request, super().history_form_view, request, object_id, version_id, extra_context)
 
     def _log_history(self, request, object_id, what):
         obj = self.get_object(request, unquote(object_id))
@@ -114,9 +227,10 @@ def _patient_of(record):
 
 
 @admin.register(District)
-class DistrictAdmin(admin.ModelAdmin):
+class DistrictAdmin(AnswersBadInput, admin.ModelAdmin):
     list_display = ["name", "patient_count"]
     search_fields = ["name"]
+    ordering = ["name"]  # the autocomplete pages through them
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(patient_count=Count("patients"))
@@ -225,7 +339,7 @@ class FollowUpAdmin(BigTableAdmin):
 
 
 @admin.register(ImportBatch)
-class ImportBatchAdmin(admin.ModelAdmin):
+class ImportBatchAdmin(AnswersBadInput, admin.ModelAdmin):
     """The record of every import: read-only, for data managers and administrators."""
 
     list_display = ["__str__", "imported_at", "imported_by", "source", "summary", "skipped_invalid"]
@@ -248,7 +362,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(admin.ModelAdmin):
+class AccessLogAdmin(AnswersBadInput, admin.ModelAdmin):
     """Who saw which patient's record, and who exported records: for administrators, read-only."""
 
     list_display = ["at", "username", "kind", "patient_ref", "what", "rows", "ip_address"]
@@ -268,3 +382,111 @@ class AccessLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Users, roles and API tokens ----------------------------------------------------------------
+# Administrators manage users and their roles, but only a superuser (made by createsuperuser) makes
+# superusers or hands out what administrators do not hold: deletes of the audit records.
+
+
+def _not_held(granter, permissions):
+    """Of `permissions`, those `granter` does not hold herself (none, for a superuser)."""
+    if granter.is_superuser:
+        return []
+    held = granter.get_all_permissions()
+    permissions = permissions.select_related("content_type")
+    return [p for p in permissions if f"{p.content_type.app_label}.{p.codename}" not in held]
+
+
+class GrantsOnlyWhatSheHolds(ModelForm):
+    """A user or group form whose filler (`granter`, set per request) may add only permissions she
+    holds herself, and only groups whose every permission she holds: so nobody hands herself, another
+    or a role more than she has. What was granted before stays when the form is saved."""
+
+    granter = None
+
+    def clean_user_permissions(self):
+        return self._refuse_unheld("user_permissions")
+
+    def clean_permissions(self):
+        return self._refuse_unheld("permissions")
+
+    def clean_groups(self):
+        groups = self._added("groups")
+        refused = [group.name for group in groups if _not_held(self.granter, group.permissions.all())]
+        if refused:
+            raise ValidationError(f"You cannot give groups holding permissions you do not hold: {', '.join(refused)}.")
+        return self.cleaned_data["groups"]
+
+    def _refuse_unheld(self, field):
+        refused = _not_held(self.granter, self._added(field))
+        if refused:
+            raise ValidationError(
+                f"You cannot grant permissions you do not hold: {', '.join(p.name for p in refused)}."
+            )
+        return self.cleaned_data[field]
+
+    def _added(self, field):
+        chosen = self.cleaned_data[field]
+        return chosen.exclude(pk__in=getattr(self.instance, field).all()) if self.instance.pk else chosen
+
+
+class UserForm(GrantsOnlyWhatSheHolds, UserChangeForm):
+    pass
+
+
+class GrantsOnlyWhatSheHoldsAdmin(AnswersBadInput):
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)  # a new class on every call
+        form.granter = request.user
+        return form
+
+
+def _may_touch(request, user):
+    return user is None or not user.is_superuser or request.user.is_superuser
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class UserAdmin(GrantsOnlyWhatSheHoldsAdmin, auth_admin.UserAdmin):
+    """Django's, but for superusers alone: superuser status, and changing or deleting a superuser
+    (her password included, which would be the same as being her)."""
+
+    form = UserForm
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.is_superuser else [*fields, "is_superuser"]
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and _may_touch(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and _may_touch(request, obj)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(GrantsOnlyWhatSheHoldsAdmin, auth_admin.GroupAdmin):
+    form = GrantsOnlyWhatSheHolds
+
+
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(TokenProxy)
+class TokenAdmin(AnswersBadInput, token_admin.TokenAdmin):
+    """DRF's, without superusers' tokens for anyone else: reading one is acting as a superuser."""
+
+    def get_queryset(self, request):
+        tokens = super().get_queryset(request)
+        return tokens if request.user.is_superuser else tokens.filter(user__is_superuser=False)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = get_user_model().objects.filter(is_superuser=False)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -6,7 +6,7 @@ and every write runs in one transaction, so nothing is half-written.
 """
 
 from django.core.exceptions import ValidationError as ModelValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -23,6 +23,7 @@ from hospital.api import (
 )
 from patients import audit, clinical
 from patients.models import Delivery, District, FollowUp, Patient, PlausibleRange, patient_id_validator
+from patients.text import validate_no_control_characters
 from patients.voiding import MAX_REASON, VoidRefused, void
 from patients.workbook import DELIVERY_COLUMNS, FOLLOWUP_COLUMNS, PATIENT_COLUMNS
 
@@ -53,15 +54,18 @@ class PatientRecordSerializer(StrictModelSerializer):
     taken = None  # the message when the key is taken: "{patient} ... {value}"
 
     def validate(self, attrs):
-        patient, model = self.context["patient"], self.Meta.model
-        value = attrs[self.key_field]
-        # A voided record keeps its key (an administrator may restore it).
-        if model.all_objects.filter(patient=patient, **{self.key_field: value}).exists():
+        self.refuse_a_taken_key(attrs)
+        model_clean(self.Meta.model(patient=self.context["patient"], **attrs))
+        return attrs
+
+    def refuse_a_taken_key(self, attrs):
+        """A 400 on the key field if another record of hers holds the key; a voided one keeps its
+        key (an administrator may restore it)."""
+        patient, value = self.context["patient"], attrs[self.key_field]
+        if self.Meta.model.all_objects.filter(patient=patient, **{self.key_field: value}).exists():
             raise serializers.ValidationError(
                 {self.key_field: [self.taken.format(patient=patient.patient_id, value=value)]}
             )
-        model_clean(model(patient=patient, **attrs))
-        return attrs
 
 
 class DeliverySerializer(PatientRecordSerializer):
@@ -97,7 +101,11 @@ class RiskSerializer(serializers.Serializer):
 class PatientSerializer(StrictModelSerializer):
     """A patient with the prototype's columns; `district` is the district's name (new ones are created)."""
 
-    district = StrictCharField(max_length=100, help_text="The district's name; a new name creates it.")
+    district = StrictCharField(
+        max_length=100,
+        validators=[validate_no_control_characters],
+        help_text="The district's name; a new name creates it.",
+    )
 
     class Meta:
         model = Patient
@@ -125,7 +133,7 @@ class PatientSerializer(StrictModelSerializer):
 
     def save(self, **kwargs):
         if "district" in self.validated_data:
-            self.validated_data["district"] = District.objects.get_or_create_by_name(self.validated_data["district"])
+            kwargs["district"] = District.objects.get_or_create_by_name(self.validated_data["district"])
         return super().save(**kwargs)
 
 
@@ -187,13 +195,34 @@ def _get_patient_with_records(patient_id):
     return patient
 
 
-def _taken_message(patient_id):
-    # A voided patient keeps her patient_id (an administrator may restore her).
-    return f"A patient with patient_id {patient_id} already exists."
+def _refuse_a_taken_patient_id(patient_id, patient=None):
+    """409 if another patient than `patient` holds `patient_id`, in any case; a voided patient keeps
+    hers (an administrator may restore her)."""
+    holder = Patient.all_objects.filter(patient_id__iexact=patient_id)
+    if patient is not None:
+        holder = holder.exclude(pk=patient.pk)
+    taken = holder.values_list("patient_id", flat=True).first()
+    if taken is not None:
+        raise Conflict(f"A patient with patient_id {taken} already exists.")
+
+
+def _save_patient(serializer, patient_id, patient=None):
+    """Save the patient unless `patient_id` is taken (409), also when a concurrent request (a double
+    submit) takes it between the check and the insert: the database's unique constraint refuses the
+    second insert, and the check, asked again, now sees the first."""
+    try:
+        with transaction.atomic():
+            _refuse_a_taken_patient_id(patient_id, patient)
+            serializer.save()
+    except IntegrityError:
+        _refuse_a_taken_patient_id(patient_id, patient)
+        raise
 
 
 def _get_patient(patient_id, queryset=None):
-    patient = (queryset if queryset is not None else Patient.objects.all()).filter(patient_id=patient_id).first()
+    patients = queryset if queryset is not None else Patient.objects.all()
+    # An ID holding a NUL names nobody (and PostgreSQL refuses it in a query).
+    patient = None if "\x00" in patient_id else patients.filter(patient_id=patient_id).first()
     if patient is None:
         # The prototype's body for an unknown patient.
         raise exceptions.NotFound("Patient not found")
@@ -227,10 +256,7 @@ class PatientListView(APIView):
         serializer = PatientSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         patient_id = serializer.validated_data["patient_id"]
-        with transaction.atomic():
-            if Patient.all_objects.filter(patient_id=patient_id).exists():
-                raise Conflict(_taken_message(patient_id))
-            serializer.save()
+        _save_patient(serializer, patient_id)
         patient = _get_patient_with_records(patient_id)
         location = request.build_absolute_uri(f"/api/patients/{patient_id}")
         return Response(
@@ -259,11 +285,8 @@ class PatientDetailView(APIView):
         patient = _get_patient(patient_id, Patient.objects.select_related("district"))
         serializer = PatientSerializer(patient, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        new_id = serializer.validated_data.get("patient_id", patient_id)
-        with transaction.atomic():
-            if new_id != patient_id and Patient.all_objects.filter(patient_id=new_id).exists():
-                raise Conflict(_taken_message(new_id))
-            serializer.save()
+        new_id = serializer.validated_data.get("patient_id", patient.patient_id)
+        _save_patient(serializer, new_id, patient)
         return Response(PatientDetailSerializer(_get_patient_with_records(new_id)).data)
 
 
@@ -287,8 +310,14 @@ class PatientRecordsView(APIView):
         patient = _get_patient(patient_id)
         serializer = self.serializer_class(data=request.data, context={"patient": patient})
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            record = serializer.save(patient=patient)
+        try:
+            with transaction.atomic():
+                record = serializer.save(patient=patient)
+        except IntegrityError:
+            # A concurrent request (a double submit) took the key between the check and the insert:
+            # the database refused this one, and the check, asked again, now sees the other.
+            serializer.refuse_a_taken_key(serializer.validated_data)
+            raise
         return Response(self.serializer_class(record).data, status=status.HTTP_201_CREATED)
 
 

@@ -43,6 +43,7 @@ from patients.models import (
     normalise_district_name,
 )
 from patients.signals import records_changed
+from patients.text import strip_control_characters
 from patients.workbook import (
     IGNORED_COLUMNS,
     REQUIRED_COLUMNS,
@@ -176,8 +177,8 @@ def parse_text(value):
         return ""
     if isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
         raise ValueError("a date or time, where text was expected")
-    # Control characters (pasted from other systems) are never meant.
-    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", str(value)).strip()
+    # Control characters (pasted from other systems) are never meant: dropped, not refused.
+    return strip_control_characters(str(value)).strip()
 
 
 def parse_number(value):
@@ -861,7 +862,7 @@ def write_error_workbook(plan, target):
             reasons.setdefault(error.row, []).append(f"{error.column}: {error.reason}")
         out = workbook.create_sheet(sheet.title)
         columns = list(sheet.columns)
-        out.append(["source row"] + [sheet.columns[name] for name in columns] + ["reason"])
+        out.append(text_cells(out, ["source row", *(sheet.columns[name] for name in columns), "reason"]))
         for number, raw in sorted(sheet.invalid_rows.items()):
             values = [_cell(raw.get(name, "")) for name in columns]
             out.append(text_cells(out, [number, *values, "; ".join(reasons.get(number, []))]))

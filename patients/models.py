@@ -9,17 +9,20 @@ same rules friendlier messages on the way in.
 import datetime
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.fields.related_descriptors import ReverseManyToOneDescriptor, create_reverse_many_to_one_manager
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
+from django.utils.functional import cached_property
 from simple_history.models import HistoricalRecords
 
 from patients import clinical
+from patients.text import validate_no_control_characters
 
 
 @deconstructible
@@ -135,17 +138,24 @@ class DistrictManager(models.Manager):
         return self.get(name__iexact=normalise_district_name(name))
 
     def get_or_create_by_name(self, name):
-        """The district called `name` (any case, any spacing), created if new."""
+        """The district called `name` (any case, any spacing), created if new, also when another
+        request creates it at the same moment: its insert wins, ours fails on the unique name, and
+        we read the district it made."""
         name = normalise_district_name(name)
         district = self.filter(name__iexact=name).first()
         if district is None:
-            district = self.create(name=name)
+            try:
+                with transaction.atomic():
+                    district = self.create(name=name)
+            except IntegrityError:
+                district = self.get(name__iexact=name)
         return district
 
 
 class District(models.Model):
     name = models.CharField(
         max_length=100,
+        validators=[validate_no_control_characters],
         help_text="Unique regardless of case; spaces are tidied on the way in.",
     )
 
@@ -183,11 +193,38 @@ class VoidableQuerySet(models.QuerySet):
 
 class ActiveOnly:
     """A manager mixin for `objects`: voided records are left out, as if never entered. The
-    models' default manager (`all_objects`) keeps them, so the admin can show and restore them and
-    uniqueness checks see the identifiers they still hold."""
+    models' default manager (`all_objects`) keeps them, so the admin can show and restore them,
+    uniqueness checks see the identifiers they still hold, and dumpdata and loaddata see every row.
+    A patient's deliveries and follow-ups (`patient.deliveries`) read through `objects` too
+    (VoidableForeignKey)."""
 
     def get_queryset(self):
         return super().get_queryset().active()
+
+
+class RecordsInUse(ReverseManyToOneDescriptor):
+    """The reverse side of a VoidableForeignKey (`patient.deliveries`, `patient.followups`,
+    `district.patients`): the records in use, through the model's `objects`.
+
+    Django builds a reverse relation on the model's default manager, `all_objects`, and every
+    reader would then have to remember `.active()`: one forgotten call shows a voided record. Every
+    record stays one call away: `patient.followups(manager="all_objects")`.
+    """
+
+    @cached_property
+    def related_manager_cls(self):
+        return create_reverse_many_to_one_manager(self.rel.related_model.objects.__class__, self.rel)
+
+
+class VoidableForeignKey(models.ForeignKey):
+    """A foreign key from a voidable record, whose reverse relation shows the records in use."""
+
+    related_accessor_class = RecordsInUse
+
+    def deconstruct(self):
+        # A plain ForeignKey to migrations: the difference is only in how Python reads it.
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.ForeignKey", args, kwargs
 
 
 class Voidable(models.Model):
@@ -200,7 +237,22 @@ class Voidable(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
     )
     # db_default too: bulk inserts name only the columns they fill.
-    void_reason = models.CharField(max_length=255, blank=True, editable=False, default="", db_default="")
+    void_reason = models.CharField(
+        max_length=255,
+        blank=True,
+        editable=False,
+        default="",
+        db_default="",
+        validators=[validate_no_control_characters],
+    )
+    void_id = models.UUIDField(
+        "void ID",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="One ID per void: a patient and the records voided with her share it, and restoring her "
+        "restores the records that carry it.",
+    )
 
     class Meta:
         abstract = True
@@ -210,13 +262,21 @@ class Voidable(models.Model):
         return self.voided_at is not None
 
 
-def void_constraint(model_name):
-    """A named CHECK that a voided record says why, and only a voided one."""
-    return models.CheckConstraint(
-        condition=Q(voided_at__isnull=True, void_reason="") | (Q(voided_at__isnull=False) & ~Q(void_reason="")),
-        name=f"patients_{model_name}_void_has_reason",
-        violation_error_message="A voided record needs a reason, and only a voided one has one.",
-    )
+def void_constraints(model_name):
+    """Named CHECKs that a voided record says why and carries its void's ID, and only a voided one."""
+    return [
+        models.CheckConstraint(
+            condition=Q(voided_at__isnull=True, void_reason="") | (Q(voided_at__isnull=False) & ~Q(void_reason="")),
+            name=f"patients_{model_name}_void_has_reason",
+            violation_error_message="A voided record needs a reason, and only a voided one has one.",
+        ),
+        models.CheckConstraint(
+            condition=Q(voided_at__isnull=True, void_id__isnull=True)
+            | Q(voided_at__isnull=False, void_id__isnull=False),
+            name=f"patients_{model_name}_void_has_id",
+            violation_error_message="A voided record needs its void's ID, and only a voided one has one.",
+        ),
+    ]
 
 
 class PatientQuerySet(VoidableQuerySet):
@@ -274,18 +334,24 @@ patient_id_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
     "Use letters, digits, '.', '_' and '-' only, starting with a letter or digit.",
 )
+PATIENT_ID_TAKEN = "patient_id_taken"
 
 
 class Patient(Voidable):
     patient_id = models.CharField(
         "patient ID",
         max_length=32,
-        unique=True,
+        # Unique regardless of case (patients_patient_unique_id_ci); this index answers the exact
+        # lookups: her page, the API, natural keys and the import's lookups by patient_id.
+        db_index=True,
         validators=[patient_id_validator],
-        help_text="The hospital's own identifier, e.g. P001.",
+        help_text="The hospital's own identifier, e.g. P001; unique regardless of case.",
     )
     name = models.CharField(
-        max_length=200, blank=True, help_text="Optional: research extracts are often de-identified."
+        max_length=200,
+        blank=True,
+        validators=[validate_no_control_characters],
+        help_text="Optional: research extracts are often de-identified.",
     )
     height_cm = models.FloatField(
         "height (cm)",
@@ -324,11 +390,17 @@ class Patient(Voidable):
     age_at_first_pregnancy = models.PositiveSmallIntegerField(
         "age at first pregnancy (years)", null=True, blank=True, validators=range_validators(clinical.AGE_YEARS)
     )
-    district = models.ForeignKey(District, on_delete=models.PROTECT, related_name="patients")
-    village = models.CharField(max_length=100, blank=True)
-    occupation = models.CharField(max_length=100, blank=True)
-    diet = models.CharField(max_length=100, blank=True, help_text="e.g. vegetarian, mixed.")
-    condition = models.TextField(blank=True, help_text="Known conditions, free text (e.g. anaemia, pre-eclampsia).")
+    district = VoidableForeignKey(District, on_delete=models.PROTECT, related_name="patients")
+    village = models.CharField(max_length=100, blank=True, validators=[validate_no_control_characters])
+    occupation = models.CharField(max_length=100, blank=True, validators=[validate_no_control_characters])
+    diet = models.CharField(
+        max_length=100, blank=True, validators=[validate_no_control_characters], help_text="e.g. vegetarian, mixed."
+    )
+    condition = models.TextField(
+        blank=True,
+        validators=[validate_no_control_characters],
+        help_text="Known conditions, free text (e.g. anaemia, pre-eclampsia).",
+    )
     import_batch = import_batch_field()
 
     objects = ActivePatientManager()
@@ -343,7 +415,14 @@ class Patient(Voidable):
             ("restore_patient", "Can restore a voided patient"),
         ]
         constraints = [
-            void_constraint("patient"),
+            *void_constraints("patient"),
+            # P000030 and p000030 would be twins: one woman with two records.
+            models.UniqueConstraint(
+                Lower("patient_id"),
+                name="patients_patient_unique_id_ci",
+                violation_error_code=PATIENT_ID_TAKEN,
+                violation_error_message="A patient with this patient ID (in any case) already exists.",
+            ),
             range_constraint("patient", "height_cm", clinical.HEIGHT_CM),
             range_constraint("patient", "weight_kg", clinical.WEIGHT_KG),
             range_constraint("patient", "education_level", clinical.EDUCATION_LEVEL),
@@ -390,8 +469,8 @@ class Patient(Voidable):
         relations), in Python. The one-patient twin of the high-risk SQL (insights.queries), which
         says the same for many patients; the insights tests hold the two to agreement.
         """
-        deliveries = self.deliveries.active() if deliveries is None else deliveries
-        followups = self.followups.active() if followups is None else followups
+        deliveries = self.deliveries.all() if deliveries is None else deliveries
+        followups = self.followups.all() if followups is None else followups
         current = clinical.latest_reading(
             [(d.date_of_delivery, clinical.DELIVERY, d.haemoglobin_at_delivery) for d in deliveries]
             + [(f.visit_date, clinical.FOLLOW_UP, f.haemoglobin_g_dl, f.visit_number) for f in followups]
@@ -403,6 +482,32 @@ class Patient(Voidable):
         return clinical.Risk(
             clinical.risk_reasons(anaemia_keyword, current.value if current else None, had_caesarean), current
         )
+
+    def validate_constraints(self, exclude=None):
+        """Django's checks, with a patient_id taken (in any case, by a patient in use or voided: she
+        keeps it) as an error of that field naming the ID on record. One more query when it is taken."""
+        try:
+            super().validate_constraints(exclude)
+        except ValidationError as invalid:
+            errors = invalid.update_error_dict({})
+            general = errors.pop(NON_FIELD_ERRORS, [])
+            if any(error.code == PATIENT_ID_TAKEN for error in general):
+                errors.setdefault("patient_id", []).append(self._patient_id_taken())
+                general = [error for error in general if error.code != PATIENT_ID_TAKEN]
+            if general:
+                errors[NON_FIELD_ERRORS] = general
+            raise ValidationError(errors) from None
+
+    def _patient_id_taken(self):
+        holder = Patient.all_objects.exclude(pk=self.pk).filter(patient_id__iexact=self.patient_id).first()
+        message = f"{(holder or self).patient_id} already exists."
+        if holder is not None and holder.is_voided:
+            voided_on = timezone.localtime(holder.voided_at)
+            message = (
+                f"{holder.patient_id} already exists, voided on {voided_on:%d %b %Y} ({holder.void_reason}): "
+                "an administrator can restore her."
+            )
+        return ValidationError(message, code=PATIENT_ID_TAKEN)
 
     def clean(self):
         """Name which ages are out of order on the field that is wrong, not only as a whole."""
@@ -455,7 +560,7 @@ class Delivery(Voidable):
     Type = DeliveryType
     Term = DeliveryTerm
 
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="deliveries")
+    patient = VoidableForeignKey(Patient, on_delete=models.CASCADE, related_name="deliveries")
     date_of_delivery = models.DateField(validators=[validate_not_in_future, validate_not_before_earliest])
     age_at_delivery = models.PositiveSmallIntegerField(
         "age at delivery (years)", null=True, blank=True, validators=range_validators(clinical.AGE_YEARS)
@@ -495,7 +600,7 @@ class Delivery(Voidable):
         default_manager_name = "all_objects"
         permissions = [("restore_delivery", "Can restore a voided delivery")]
         constraints = [
-            void_constraint("delivery"),
+            *void_constraints("delivery"),
             # Twins are one delivery: a patient delivers at most once on a given day.
             models.UniqueConstraint(
                 fields=["patient", "date_of_delivery"],
@@ -549,7 +654,7 @@ class ActiveFollowUpManager(ActiveOnly, FollowUpManager):
 
 
 class FollowUp(Voidable):
-    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="followups")
+    patient = VoidableForeignKey(Patient, on_delete=models.CASCADE, related_name="followups")
     visit_number = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(1000)], help_text="1 for the first visit, then 2, 3, ..."
     )
@@ -574,7 +679,11 @@ class FollowUp(Voidable):
         validators=[clinical.validate_haemoglobin_g_dl],
         help_text=f"In g/dL, plausible range {clinical.HAEMOGLOBIN_G_DL}.",
     )
-    diagnosis = models.TextField(blank=True, help_text="Free text, e.g. 'mild anaemia, started iron'.")
+    diagnosis = models.TextField(
+        blank=True,
+        validators=[validate_no_control_characters],
+        help_text="Free text, e.g. 'mild anaemia, started iron'.",
+    )
     import_batch = import_batch_field()
 
     objects = ActiveFollowUpManager()
@@ -587,7 +696,7 @@ class FollowUp(Voidable):
         default_manager_name = "all_objects"
         permissions = [("restore_followup", "Can restore a voided follow-up")]
         constraints = [
-            void_constraint("followup"),
+            *void_constraints("followup"),
             models.UniqueConstraint(
                 fields=["patient", "visit_number"],
                 name="patients_followup_unique_visit",

@@ -11,7 +11,7 @@ import datetime
 from django.core.exceptions import NON_FIELD_ERRORS
 from import_export import fields, resources, widgets
 
-from patients.importing import parse_text, parser_for
+from patients.importing import DISTRICT_NAME_LENGTH, parse_text, parser_for
 from patients.models import Delivery, District, FollowUp, ImportBatch, Patient
 from patients.workbook import DELIVERY_COLUMNS, FOLLOWUP_COLUMNS, PATIENT_COLUMNS
 
@@ -42,6 +42,8 @@ class DistrictWidget(widgets.ForeignKeyWidget):
         name = parse_text(value)
         if not name:
             raise ValueError("a district is required")
+        if len(name) > DISTRICT_NAME_LENGTH:
+            raise ValueError(f"a district name of {len(name)} characters: at most {DISTRICT_NAME_LENGTH}")
         return District.objects.get_or_create_by_name(name)
 
 
@@ -53,7 +55,7 @@ class PatientWidget(widgets.ForeignKeyWidget):
 
     def clean(self, value, row=None, **kwargs):
         patient_id = parse_text(value)
-        patient = Patient.all_objects.filter(patient_id=patient_id).first()
+        patient = Patient.all_objects.filter(patient_id__iexact=patient_id).first()  # IDs ignore case
         if patient is None:
             raise ValueError(f"unknown patient {patient_id}: import her in the patients sheet first")
         if patient.is_voided:

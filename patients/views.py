@@ -3,8 +3,9 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Prefetch
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -41,12 +42,12 @@ def patient_list(request):
 @require_GET
 @staff_permission("patients.view_patient")
 def patient_detail(request, patient_id):
-    patient = get_object_or_404(
+    patient = _get_or_404(
         Patient.objects.select_related("district").prefetch_related(
             Prefetch("deliveries", Delivery.objects.order_by("date_of_delivery")),
             Prefetch("followups", FollowUp.objects.order_by("visit_number")),
         ),
-        patient_id=patient_id,
+        patient_id,
     )
     audit.log_view(request, patient, "Record page")
     deliveries, followups = patient.deliveries.all(), patient.followups.all()  # prefetched, in use only
@@ -77,7 +78,7 @@ def patient_create(request):
 @require_http_methods(["GET", "POST"])
 @staff_permission("patients.change_patient")
 def patient_edit(request, patient_id):
-    patient = get_object_or_404(Patient.objects, patient_id=patient_id)
+    patient = _get_or_404(Patient.objects, patient_id)
     if request.method == "GET":
         audit.log_view(request, patient, "Edit form")
     form = PatientForm(request.POST or None, instance=patient)
@@ -87,7 +88,7 @@ def patient_edit(request, patient_id):
 @require_http_methods(["GET", "POST"])
 @staff_permission("patients.add_delivery")
 def delivery_create(request, patient_id):
-    patient = get_object_or_404(Patient.objects, patient_id=patient_id)
+    patient = _get_or_404(Patient.objects, patient_id)
     form = DeliveryForm(request.POST or None, instance=Delivery(patient=patient))
     return _form_page(request, form, title=f"Add a delivery for {patient}", patient=patient)
 
@@ -95,7 +96,7 @@ def delivery_create(request, patient_id):
 @require_http_methods(["GET", "POST"])
 @staff_permission("patients.change_delivery")
 def delivery_edit(request, patient_id, pk):
-    delivery = get_object_or_404(Delivery.objects.select_related("patient"), pk=pk, patient__patient_id=patient_id)
+    delivery = _get_or_404(Delivery.objects.select_related("patient"), patient_id, pk=pk)
     if request.method == "GET":
         audit.log_view(request, delivery.patient, f"Edit form of the delivery on {delivery.date_of_delivery}")
     form = DeliveryForm(request.POST or None, instance=delivery)
@@ -105,8 +106,9 @@ def delivery_edit(request, patient_id, pk):
 @require_http_methods(["GET", "POST"])
 @staff_permission("patients.add_followup")
 def followup_create(request, patient_id):
-    patient = get_object_or_404(Patient.objects, patient_id=patient_id)
-    last_visit = patient.followups.aggregate(last=Max("visit_number"))["last"] or 0
+    patient = _get_or_404(Patient.objects, patient_id)
+    # Voided visits too: a voided visit keeps its number.
+    last_visit = patient.followups(manager="all_objects").aggregate(last=Max("visit_number"))["last"] or 0
     form = FollowUpForm(
         request.POST or None,
         instance=FollowUp(patient=patient),
@@ -118,7 +120,7 @@ def followup_create(request, patient_id):
 @require_http_methods(["GET", "POST"])
 @staff_permission("patients.change_followup")
 def followup_edit(request, patient_id, pk):
-    followup = get_object_or_404(FollowUp.objects.select_related("patient"), pk=pk, patient__patient_id=patient_id)
+    followup = _get_or_404(FollowUp.objects.select_related("patient"), patient_id, pk=pk)
     if request.method == "GET":
         audit.log_view(request, followup.patient, f"Edit form of follow-up {followup.visit_number}")
     form = FollowUpForm(request.POST or None, instance=followup)
@@ -128,7 +130,7 @@ def followup_edit(request, patient_id, pk):
 @require_http_methods(["GET", "POST"])
 @staff_permission("patients.change_patient")
 def patient_void(request, patient_id):
-    patient = get_object_or_404(Patient.objects, patient_id=patient_id)
+    patient = _get_or_404(Patient.objects, patient_id)
     return _void_page(request, patient, patient, {
         "deliveries": patient.deliveries.active().count(), "followups": patient.followups.active().count(),
     })  # fmt: skip
@@ -137,15 +139,24 @@ def patient_void(request, patient_id):
 @require_http_methods(["GET", "POST"])
 @staff_permission("patients.change_delivery")
 def delivery_void(request, patient_id, pk):
-    delivery = get_object_or_404(Delivery.objects.select_related("patient"), pk=pk, patient__patient_id=patient_id)
+    delivery = _get_or_404(Delivery.objects.select_related("patient"), patient_id, pk=pk)
     return _void_page(request, delivery, delivery.patient)
 
 
 @require_http_methods(["GET", "POST"])
 @staff_permission("patients.change_followup")
 def followup_void(request, patient_id, pk):
-    followup = get_object_or_404(FollowUp.objects.select_related("patient"), pk=pk, patient__patient_id=patient_id)
+    followup = _get_or_404(FollowUp.objects.select_related("patient"), patient_id, pk=pk)
     return _void_page(request, followup, followup.patient)
+
+
+def _get_or_404(queryset, patient_id, **lookups):
+    """The patient `patient_id`, or her record matching `lookups`; else 404. An ID holding a NUL
+    names nobody (and PostgreSQL refuses it in a query)."""
+    if "\x00" in patient_id:
+        raise Http404("No such patient.")
+    key = "patient_id" if queryset.model is Patient else "patient__patient_id"
+    return get_object_or_404(queryset, **{key: patient_id}, **lookups)
 
 
 def _void_page(request, record, patient, with_her=None):
@@ -166,9 +177,17 @@ def _void_page(request, record, patient, with_her=None):
 def _form_page(request, form, *, title, patient=None, cancel_url=None):
     """Save a valid POST and go back to the patient; otherwise show the form with what was typed."""
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():  # the record, its history and what listens to its save, or none
-            record = form.save()
-        messages.success(request, f"Saved {record}.")
-        return redirect(patient or record)
+        try:
+            with transaction.atomic():  # the record, its history and what listens to its save, or none
+                record = form.save()
+        except IntegrityError:
+            # A concurrent submission (a double click) saved the same key after this form was
+            # checked: the database refused this one, and the form, checked again, now names it.
+            form.full_clean()
+            if form.is_valid():
+                raise
+        else:
+            messages.success(request, f"Saved {record}.")
+            return redirect(patient or record)
     context = {"form": form, "title": title, "patient": patient, "cancel_url": cancel_url}
     return render(request, "patients/form.html", context)

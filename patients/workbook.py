@@ -7,9 +7,9 @@ forgives the ways people type sheet names and headers.
 import re
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 
 from patients.models import Delivery, FollowUp, Patient
+from patients.spreadsheet import text_cells  # the rule every spreadsheet we write follows
 
 PATIENT_COLUMNS = [
     "patient_id", "name", "height_cm", "weight_kg", "education_level", "monthly_income", "age_at_menarche",
@@ -109,19 +109,6 @@ _RECORD_VALUES = {
     "deliveries": ["patient__patient_id"] + DELIVERY_COLUMNS[1:],
     "followups": ["patient__patient_id"] + FOLLOWUP_COLUMNS[1:],
 }
-
-
-def text_cells(sheet, row):
-    """Cells whose text starts with "=" are written as text: openpyxl would make them formulas,
-    and a spreadsheet would run them. Stored as text, they round-trip unchanged."""
-    cells = []
-    for value in row:
-        if isinstance(value, str) and value.startswith("="):
-            cell = WriteOnlyCell(sheet, value)
-            cell.data_type = "s"
-            value = cell
-        cells.append(value)
-    return cells
 
 
 def write_workbook(target, patients=None):

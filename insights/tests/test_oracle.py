@@ -280,3 +280,17 @@ def test_trends_run_three_queries_and_a_timeline_two(django_assert_num_queries):
     patient = Patient.objects.get()
     with django_assert_num_queries(2):
         assert [row["record"] for row in queries.patient_timeline(patient)] == ["follow-up"]
+
+
+def test_a_district_where_everyone_has_the_same_value_has_no_outliers():
+    """Nine readings of 11.2 g/dL: the variance computed from sums comes out a hair below zero in
+    floating point; that is no spread at all, not every reading beyond it (nor a math domain error)."""
+    same = {"weight_kg": 55.3, "haemoglobin_g_dl": 11.2, "bp": (110, 70), "diagnosis": ""}
+    build([
+        {"district": "Doti", "weight_kg": 50.3, "height_cm": 150.0, "condition": "", "deliveries": [],
+         "followups": [{**same, "day": 30}]}
+        for _ in range(9)
+    ])  # fmt: skip
+    assert [row for row in queries.anomalies() if row["rule"] == "district_sd"] == []
+    for filters in FILTERS:
+        assert_agrees(_filters(filters))

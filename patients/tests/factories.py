@@ -40,7 +40,7 @@ def make_delivery(patient=None, **overrides):
 def make_followup(patient=None, **overrides):
     patient = patient or make_patient()
     if "visit_number" not in overrides:
-        overrides["visit_number"] = patient.followups.count() + 1
+        overrides["visit_number"] = patient.followups(manager="all_objects").count() + 1
     overrides.setdefault("visit_date", datetime.date(2024, 3, 20))
     overrides.setdefault("weight_kg", 55.0)
     overrides.setdefault("haemoglobin_g_dl", 11.2)

@@ -94,6 +94,13 @@ class TestPostPatient:
         assert response.status_code == 409
         assert "P900" in response.json()["error"]
 
+    def test_a_patient_id_taken_in_another_case_is_a_409_naming_the_one_on_record(self, data_manager):
+        make_patient(patient_id="p900")
+        response = api(data_manager).post("/api/patients", NEW_PATIENT, format="json")
+        assert response.status_code == 409
+        assert response.json() == {"error": "A patient with patient_id p900 already exists."}
+        assert list(Patient.all_objects.values_list("patient_id", flat=True)) == ["p900"]
+
     @pytest.mark.parametrize(("change", "field", "words"), [
         ({"height_cm": "tall"}, "height_cm", "Expected a number"),
         ({"height_cm": "150"}, "height_cm", "Expected a number"),
@@ -159,6 +166,15 @@ class TestPatchAndRecords:
         make_patient(patient_id="P001")
         make_patient(patient_id="P002")
         assert api(data_manager).patch("/api/patients/P001", {"patient_id": "P002"}, format="json").status_code == 409
+
+    def test_patch_to_another_case_of_a_taken_patient_id_is_409_and_of_her_own_is_allowed(self, data_manager):
+        make_patient(patient_id="P001")
+        make_patient(patient_id="P002")
+        taken = api(data_manager).patch("/api/patients/P001", {"patient_id": "p002"}, format="json")
+        assert taken.status_code == 409 and taken.json() == {"error": "A patient with patient_id P002 already exists."}
+        own = api(data_manager).patch("/api/patients/P001", {"patient_id": "p001"}, format="json")
+        assert own.status_code == 200 and own.json()["patient_id"] == "p001"
+        assert sorted(Patient.all_objects.values_list("patient_id", flat=True)) == ["P002", "p001"]
 
     def test_clinician_adds_a_follow_up_and_lists_them(self, clinician):
         patient = make_patient(patient_id="P001")

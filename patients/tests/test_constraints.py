@@ -3,11 +3,15 @@
 import datetime
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from patients.forms import DeliveryForm, FollowUpForm, PatientForm
 from patients.models import Delivery, District, FollowUp, Patient
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
+from patients.voiding import void
 
 # (bad values, the field the form names, the database constraint that refuses them)
 PATIENT_CASES = [
@@ -192,3 +196,63 @@ def test_age_at_delivery_before_first_pregnancy_is_refused_with_her_age():
     form = DeliveryForm(data, instance=Delivery(patient=patient))
     assert not form.is_valid()
     assert "first pregnancy (22)" in form.errors["age_at_delivery"][0]
+
+
+@pytest.mark.django_db
+def test_patient_ids_are_unique_whatever_their_case():
+    taken = make_patient(patient_id="P000030")
+    with pytest.raises(IntegrityError) as refused, transaction.atomic():
+        Patient.objects.create(patient_id="p000030", district=taken.district)
+    assert "patients_patient_unique_id_ci" in str(refused.value)
+
+    form = PatientForm(form_data(Patient(patient_id="p000030", district=taken.district), PatientForm))
+    assert not form.is_valid()
+    assert form.errors["patient_id"] == ["P000030 already exists."]
+    with pytest.raises(ValidationError) as refused:
+        Patient(patient_id="p000030", district=taken.district).full_clean()
+    assert refused.value.message_dict == {"patient_id": ["P000030 already exists."]}
+    # Her own ID in another case is hers to correct.
+    taken.patient_id = "p000030"
+    taken.full_clean()
+
+
+@pytest.mark.django_db
+def test_a_voided_patient_keeps_her_id_whatever_its_case(data_manager):
+    taken = make_patient(patient_id="P000030")
+    void(taken, data_manager, "test record")
+    form = PatientForm(form_data(Patient(patient_id="p000030", district=taken.district), PatientForm))
+    assert not form.is_valid()
+    [message] = form.errors["patient_id"]
+    assert message.startswith("P000030 already exists, voided on ") and "(test record)" in message
+    assert "an administrator can restore her" in message
+
+
+@pytest.mark.django_db
+def test_a_patient_id_taken_in_another_case_is_a_field_error_on_the_staff_page_and_in_the_admin(client, data_manager):
+    taken = make_patient(patient_id="P000030")
+    client.force_login(data_manager)
+    typed = {"patient_id": "p000030", "name": "Gita", "district": taken.district.pk}
+
+    page = client.post(reverse("patients:create"), typed)
+    assert page.status_code == 200
+    assert page.context["form"].errors["patient_id"] == ["P000030 already exists."]
+    assert page.context["form"]["name"].value() == "Gita"
+
+    inlines = {f"{prefix}-{name}": 0 for prefix in ("deliveries", "followups")
+               for name in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS", "MAX_NUM_FORMS")}  # fmt: skip
+    admin = client.post(reverse("admin:patients_patient_add"), {**typed, **inlines})
+    assert admin.status_code == 200
+    assert admin.context["adminform"].form.errors["patient_id"] == ["P000030 already exists."]
+    assert list(Patient.all_objects.values_list("patient_id", flat=True)) == ["P000030"]
+
+
+@pytest.mark.django_db
+def test_the_api_answers_409_for_a_patient_id_taken_in_another_case(data_manager):
+    taken = make_patient(patient_id="P000030")
+    client = APIClient()
+    client.force_authenticate(data_manager)
+    response = client.post("/api/patients", {"patient_id": "p000030", "district": taken.district.name}, format="json")
+    assert response.status_code == 409
+    assert "P000030" in response.json()["error"]
+    make_patient(patient_id="P000031")
+    assert client.patch("/api/patients/P000031", {"patient_id": "p000030"}, format="json").status_code == 409

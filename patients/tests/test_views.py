@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from patients.models import Delivery, FollowUp, Patient
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
+from patients.voiding import void
 
 ROLES = ["clinician", "data_manager", "administrator", "no_role"]
 READERS = {"clinician", "data_manager", "administrator"}
@@ -266,6 +267,13 @@ class TestForms:
         followup = FollowUp.objects.get(patient=record["patient"], visit_number=2)
         assert (followup.haemoglobin_g_dl, followup.diagnosis) == (10.4, "mild anaemia")
         assert followup.history.get().history_user == clinician
+
+    def test_the_next_visit_number_offered_skips_a_voided_visit(self, client, clinician, data_manager, record):
+        # A voided visit keeps its number: offering it would only earn the form an error.
+        void(make_followup(record["patient"], visit_number=2), data_manager, "Entered twice.")
+        client.force_login(clinician)
+        form = client.get(reverse("patients:followup_create", args=["P001"])).context["form"]
+        assert form.initial["visit_number"] == 3
 
     def test_bad_follow_up_keeps_what_was_typed(self, client, clinician, record):
         client.force_login(clinician)

@@ -5,6 +5,7 @@ import datetime
 import io
 
 import pytest
+from django.db.models import F
 from django.urls import reverse
 from openpyxl import load_workbook
 
@@ -106,9 +107,8 @@ def test_a_voided_patient_leaves_pages_api_exports_and_insights(client, data_man
     sita = Patient.all_objects.get(pk=sita.pk)
     assert sita.is_voided and sita.voided_by == data_manager
     # Her records are voided with her, at the same moment and for the same reason.
-    assert {(r.voided_at, r.void_reason) for r in [*sita.deliveries.all(), *sita.followups.all()]} == {
-        (sita.voided_at, "test record")
-    }
+    with_her = [*sita.deliveries(manager="all_objects").all(), *sita.followups(manager="all_objects").all()]
+    assert {(r.voided_at, r.void_reason) for r in with_her} == {(sita.voided_at, "test record")}
     assert [p.patient_id for p in client.get(reverse("patients:list")).context["page"]] == ["P002"]
     assert client.get(sita.get_absolute_url()).status_code == 404
     assert client.get(reverse("patients:edit", args=["P001"])).status_code == 404
@@ -256,3 +256,74 @@ def test_a_long_reason_is_kept_whole_and_its_history_note_fits(data_manager, sit
     assert Patient.all_objects.get(pk=sita.pk).void_reason == reason.strip()
     notes = [h.history_change_reason for h in FollowUp.history.filter(patient_id=sita.pk, history_type="~")]
     assert notes and all(len(note) == 100 and note.startswith("Voided with the patient: ") for note in notes)
+
+
+def voided_notes(record):
+    """The record's history entries that voided it."""
+    notes = type(record).history.filter(id=record.pk).values_list("history_change_reason", flat=True)
+    return [note for note in notes if note and note.startswith("Voided")]
+
+
+def test_a_double_submission_voids_her_once_at_one_moment(data_manager, sita):
+    # A double click: both requests read her before either voids her.
+    first, second = Patient.objects.get(pk=sita.pk), Patient.objects.get(pk=sita.pk)
+    void(first, data_manager, "test record")
+    with pytest.raises(VoidRefused, match="P001 Sita Gurung is already voided"):
+        void(second, data_manager, "entered twice")
+
+    sita = Patient.all_objects.get(pk=sita.pk)
+    assert (sita.void_reason, voided_notes(sita)) == ("test record", ["Voided: test record"])
+    records = [*Delivery.all_objects.filter(patient=sita), *FollowUp.all_objects.filter(patient=sita)]
+    assert {(r.voided_at, r.void_id, r.void_reason) for r in records} == {(sita.voided_at, sita.void_id, "test record")}
+    assert all(voided_notes(r) == ["Voided with the patient: test record"] for r in records)
+    assert_current()
+
+
+def test_a_double_restore_restores_once(administrator, data_manager, sita):
+    void(sita, data_manager, "test record")
+    first, second = Patient.all_objects.get(pk=sita.pk), Patient.all_objects.get(pk=sita.pk)
+    restore(first, administrator)
+    with pytest.raises(VoidRefused, match="is not voided"):
+        restore(second, administrator)
+    assert sita.history.filter(history_change_reason="Restored").count() == 1
+    assert FollowUp.history.filter(patient_id=sita.pk, history_change_reason="Restored with the patient").count() == 2
+
+
+def test_a_record_voided_on_its_own_at_her_moment_stays_voided_when_she_is_restored(administrator, data_manager, sita):
+    alone = sita.followups.get(visit_number=2)
+    void(alone, data_manager, "entered twice")
+    void(sita, data_manager, "test record")
+    sita = Patient.all_objects.get(pk=sita.pk)
+    # Two voids in the same clock tick (a coarse clock, or two clerks at once) share a timestamp.
+    FollowUp.all_objects.filter(pk=alone.pk).update(voided_at=sita.voided_at)
+
+    restore(sita, administrator)
+
+    alone = FollowUp.all_objects.get(pk=alone.pk)
+    assert alone.is_voided and alone.void_reason == "entered twice"
+    assert list(FollowUp.objects.filter(patient=sita).values_list("visit_number", flat=True)) == [1]
+    assert Delivery.objects.filter(patient=sita).count() == 1
+    assert_current()
+
+
+def test_her_records_are_restored_with_her_whatever_their_timestamp(administrator, data_manager, sita):
+    void(sita, data_manager, "test record")
+    # Before voids took turns, a double click left her records with the first request's time and
+    # her with the second's.
+    Patient.all_objects.filter(pk=sita.pk).update(voided_at=F("voided_at") + datetime.timedelta(milliseconds=3))
+
+    restore(Patient.all_objects.get(pk=sita.pk), administrator)
+
+    assert Delivery.objects.filter(patient=sita).count() == 1
+    assert FollowUp.objects.filter(patient=sita).count() == 2
+    assert not Delivery.all_objects.voided().exists() and not FollowUp.all_objects.voided().exists()
+
+
+def test_a_stale_record_is_not_restored_alone_once_her_patient_is_voided(administrator, data_manager, sita):
+    followup = sita.followups.get(visit_number=2)
+    void(followup, data_manager, "entered twice")
+    stale = FollowUp.all_objects.select_related("patient").get(pk=followup.pk)  # she is in use here
+    void(sita, data_manager, "test record")
+    with pytest.raises(VoidRefused, match="P001 is voided: restore the patient"):
+        restore(stale, administrator)
+    assert FollowUp.all_objects.get(pk=followup.pk).void_reason == "entered twice"

@@ -159,3 +159,27 @@ def test_a_sheet_the_reader_cannot_parse_is_a_refusal_not_a_crash(db, tmp_path, 
     client.force_login(data_manager)
     stored = client.post(UPLOAD, {"workbook": SimpleUploadedFile(path.name, path.read_bytes())})
     assert client.get(stored.url).status_code == 400
+
+
+@pytest.mark.parametrize("build", [hostile_workbooks.corner_cells, hostile_workbooks.declared_million_rows,
+                                   hostile_workbooks.long_shared_string], ids=lambda build: build.__name__)  # fmt: skip
+def test_the_single_sheet_import_refuses_a_hostile_workbook_with_its_reason(client, data_manager, tmp_path, build):
+    """django-import-export's Import on the changelist reads with openpyxl, which pads every row to
+    the sheet's width: the same check runs first, and its message reaches the data manager."""
+    path = build(tmp_path)
+    client.force_login(data_manager)
+    response = client.post(
+        reverse("admin:patients_patient_import"),
+        {"import_file": SimpleUploadedFile(path.name, path.read_bytes()), "format": "0"},  # 0: xlsx
+    )
+    assert response.status_code == 200
+    assert hostile_workbooks.REFUSED[build] in response.content.decode()
+    assert Patient.all_objects.count() == 0
+
+
+def test_a_single_sheet_export_with_a_filter_that_names_nothing_goes_back_to_the_changelist(client, data_manager):
+    client.force_login(data_manager)
+    for query in ({"district": ""}, {"": ""}, {"no_such_field__exact": "1"}):
+        response = client.get(reverse("admin:patients_followup_export"), query)
+        assert response.status_code == 302
+        assert response.url == reverse("admin:patients_followup_changelist") + "?e=1"

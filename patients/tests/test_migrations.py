@@ -1,0 +1,78 @@
+"""Migrations that change what existing rows mean: run on rows made in the schema before them."""
+
+import datetime
+
+import pytest
+from django.core.management.base import CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BEFORE_VOID_IDS = "0013_free_text_without_control_characters"
+VOID_IDS = "0014_void_ids"
+PATIENT_ID_IGNORING_CASE = "0015_patient_id_unique_ignoring_case"
+
+
+@pytest.fixture
+def migrate_to():
+    """Migrate the patients app to a migration and return the models as they were there; the
+    database is migrated to the latest again afterwards."""
+
+    def migrate(name):
+        executor = MigrationExecutor(connection)
+        executor.migrate([("patients", name)])
+        return executor.loader.project_state([("patients", name)]).apps
+
+    yield migrate
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def managers(apps):
+    return [
+        apps.get_model("patients", name)._default_manager for name in ("District", "Patient", "Delivery", "FollowUp")
+    ]
+
+
+def test_void_ids_link_her_records_voided_at_her_moment_and_no_others(migrate_to):
+    districts, patients, deliveries, followups = managers(migrate_to(BEFORE_VOID_IDS))
+    moment = timezone.now()
+    kaski = districts.create(name="Kaski")
+    voided = {"voided_at": moment, "void_reason": "test record"}
+    sita = patients.create(patient_id="P001", district=kaski, **voided)
+    with_her = deliveries.create(patient=sita, date_of_delivery=datetime.date(2024, 3, 1), type_of_delivery="normal",
+                                 **voided)  # fmt: skip
+    alone = followups.create(patient=sita, visit_number=1, visit_date=datetime.date(2024, 3, 5),
+                             voided_at=moment - datetime.timedelta(days=2), void_reason="entered twice")  # fmt: skip
+    gita = patients.create(patient_id="P002", district=kaski)
+    in_use = followups.create(patient=gita, visit_number=1, visit_date=datetime.date(2024, 3, 5))
+    alone_too = followups.create(patient=gita, visit_number=2, visit_date=datetime.date(2024, 4, 5), **voided)
+
+    districts, patients, deliveries, followups = managers(migrate_to(VOID_IDS))
+
+    void_id = patients.get(pk=sita.pk).void_id
+    assert void_id is not None and deliveries.get(pk=with_her.pk).void_id == void_id
+    own = [followups.get(pk=alone.pk).void_id, followups.get(pk=alone_too.pk).void_id]
+    assert None not in own and len({void_id, *own}) == 3
+    assert (patients.get(pk=gita.pk).void_id, followups.get(pk=in_use.pk).void_id) == (None, None)
+
+
+def test_patient_ids_equal_but_for_case_are_named_before_the_constraint_is_added(migrate_to):
+    districts, patients, _, _ = managers(migrate_to(VOID_IDS))
+    kaski = districts.create(name="Kaski")
+    for patient_id in ("P000030", "p000030", "P000031", "x1", "X1"):
+        patients.create(patient_id=patient_id, district=kaski)
+
+    with pytest.raises(CommandError) as refused:
+        migrate_to(PATIENT_ID_IGNORING_CASE)
+
+    message = str(refused.value)
+    assert "P000030, p000030" in message and "X1, x1" in message and "P000031" not in message
+    assert "Give each of these patients an ID of her own" in message
+
+    patients.filter(patient_id="p000030").update(patient_id="P000032")
+    patients.filter(patient_id="x1").delete()
+    migrate_to(PATIENT_ID_IGNORING_CASE)
+    assert sorted(patients.values_list("patient_id", flat=True)) == ["P000030", "P000031", "P000032", "X1"]
