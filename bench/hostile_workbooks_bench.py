@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 TARGET_SECONDS, TARGET_MB = 2.0, 300
 UNGUARDED_LIMIT_BYTES, UNGUARDED_TIMEOUT = 4 << 30, 60
@@ -140,21 +141,11 @@ def _admin_client(work):
     import html
     import re
 
-    from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
     from django.core.files.uploadedfile import SimpleUploadedFile
-    from django.test import Client
     from django.urls import reverse
+    from import_bench import data_manager_client
 
-    from patients import roles
-
-    settings.ALLOWED_HOSTS = ["testserver"]
-    settings.IMPORT_UPLOAD_DIR = work / "uploads"
-    user, _ = get_user_model().objects.get_or_create(username="bench_manager", defaults={"is_staff": True})
-    user.groups.set([Group.objects.get(name=roles.DATA_MANAGER)])
-    client = Client()
-    client.force_login(user)
+    client = data_manager_client(work)
     upload_url = reverse("admin:patients_patient_import_workbook")
     client.get(upload_url)
     client.post(upload_url, {"workbook": SimpleUploadedFile("empty.txt", b"")})

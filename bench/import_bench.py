@@ -126,16 +126,14 @@ def _flush():
     ImportBatch.objects.all().delete()
 
 
-def _time_admin(workbook, work):
+def data_manager_client(work):
+    """Django's test client, logged in as a data manager, uploads kept under `work`."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-    from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
-    from django.urls import reverse
 
     from patients import roles
-    from patients.models import FollowUp
 
     settings.ALLOWED_HOSTS = ["testserver"]
     settings.IMPORT_UPLOAD_DIR = work / "uploads"
@@ -143,7 +141,16 @@ def _time_admin(workbook, work):
     user.groups.set([Group.objects.get(name=roles.DATA_MANAGER)])
     client = Client()
     client.force_login(user)
+    return client
 
+
+def _time_admin(workbook, work):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from patients.models import FollowUp
+
+    client = data_manager_client(work)
     started = time.perf_counter()
     upload = SimpleUploadedFile(workbook.name, workbook.read_bytes())
     preview_url = client.post(reverse("admin:patients_patient_import_workbook"), {"workbook": upload}).url
