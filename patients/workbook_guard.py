@@ -344,6 +344,7 @@ def _chunks(archive, name):
 
 TABLE_NS = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 OFFICE_NS = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+TEXT_NS = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 
 
 def _check_ods(archive):
@@ -385,11 +386,17 @@ class _OdsExtent:
             self.cell_repeat = _repeat(attributes.get(f"{TABLE_NS} number-columns-repeated"))
             self.cell_filled = f"{OFFICE_NS} value-type" in attributes
             self.cell_text = 0
+        elif name == f"{TEXT_NS} s" and self.in_cell:
+            # <text:s text:c="N"/> is N spaces, which a reader writes out: 9 bytes can ask for gigabytes.
+            self._add_text(_repeat(attributes.get(f"{TEXT_NS} c")))
 
     def text(self, data):
+        self._add_text(len(data))
+
+    def _add_text(self, length):
         if self.in_cell:
             self.cell_filled = True
-            self.cell_text += len(data)
+            self.cell_text += length
             if self.cell_text > MAX_CELL_TEXT:
                 raise _too_long(f"A cell of sheet '{self.title}'", self.cell_text)
 

@@ -138,21 +138,33 @@ def many_sheets(folder, count=10_000):
 
 def repeated_ods_cells(folder):
     """An OpenDocument sheet whose one filled cell repeats 16,384 columns across a million rows."""
+    return _ods(folder / "repeated_cells.ods", '<table:table-row table:number-rows-repeated="1048576">'
+                '<table:table-cell table:number-columns-repeated="16384" office:value-type="string"><text:p>x</text:p>'
+                "</table:table-cell></table:table-row>")  # fmt: skip
+
+
+def _ods(path, rows):
+    """An OpenDocument spreadsheet whose table `patients` holds `rows` (XML of table-row elements)."""
     content = (
         '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
         'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
         'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
         'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet>'
-        '<table:table table:name="patients"><table:table-row table:number-rows-repeated="1048576">'
-        '<table:table-cell table:number-columns-repeated="16384" office:value-type="string"><text:p>x</text:p>'
-        "</table:table-cell></table:table-row></table:table></office:spreadsheet></office:body>"
+        f'<table:table table:name="patients">{rows}</table:table></office:spreadsheet></office:body>'
         "</office:document-content>"
     )
-    path = folder / "repeated_cells.ods"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
         package.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
         package.writestr("content.xml", content)
     return path
+
+
+def ods_spaces(folder):
+    """An OpenDocument cell of 2,000 elements <text:s text:c="1000000"/>: each stands for a million
+    spaces, which a reader writes out (2 GB of text from 60 KB)."""
+    spaces = '<text:s text:c="1000000"/>' * 2_000
+    return _ods(folder / "spaces.ods", f'<table:table-row><table:table-cell office:value-type="string"><text:p>{spaces}'
+                "</text:p></table:table-cell></table:table-row>")  # fmt: skip
 
 
 def excel_97(folder):
@@ -184,5 +196,6 @@ REFUSED = {
     billion_laughs: "declares a DTD",
     many_sheets: "parts; a workbook may have at most",
     repeated_ods_cells: "has cells as far as row 1,048,576",
+    ods_spaces: "characters long; a spreadsheet cell holds at most 32,767",
     excel_97: "save it as an Excel workbook (.xlsx)",
 }
