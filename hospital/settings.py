@@ -261,6 +261,9 @@ IMPORT_MAX_UNPACKED_MB = int(os.environ.get("IMPORT_MAX_UNPACKED_MB", "2048"))
 IMPORT_MAX_CELLS = int(os.environ.get("IMPORT_MAX_CELLS", "26000000"))
 IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "1048576"))
 IMPORT_MAX_TEXT_MB = int(os.environ.get("IMPORT_MAX_TEXT_MB", "256"))
+# The changelists' single-sheet import (django-import-export) reads with openpyxl, a Python object
+# a cell: it takes a sheet of corrections, not a register.
+IMPORT_SINGLE_SHEET_MAX_CELLS = int(os.environ.get("IMPORT_SINGLE_SHEET_MAX_CELLS", "500000"))
 # Possible duplicate patients a preview lists (the count of all of them is always given).
 IMPORT_MAX_DUPLICATES_SHOWN = int(os.environ.get("IMPORT_MAX_DUPLICATES_SHOWN", "200"))
 

@@ -19,12 +19,13 @@ import csv
 import io
 
 import tablib
+from django.conf import settings
 from import_export.formats import base_formats
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from patients.text import strip_control_characters
-from patients.workbook_guard import check_workbook
+from patients.workbook_guard import Extent, check_workbook
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -92,7 +93,10 @@ class XLSX(base_formats.XLSX):
     the limits of patients/workbook_guard.py (openpyxl pads each row to the sheet's declared width)."""
 
     def create_dataset(self, in_stream):
-        check_workbook(io.BytesIO(in_stream))  # raises WorkbookRefused, which the admin shows as it is
+        # Raises WorkbookRefused, which the admin shows as it is. openpyxl and tablib build a Python
+        # object per cell: this path takes a sheet of corrections, far smaller than a register.
+        extent = Extent(rows=settings.IMPORT_MAX_ROWS, cells=settings.IMPORT_SINGLE_SHEET_MAX_CELLS)
+        check_workbook(io.BytesIO(in_stream), extent)
         return super().create_dataset(in_stream)
 
     def export_data(self, dataset, **kwargs):

@@ -25,6 +25,7 @@ import zipfile
 import zlib
 from array import array
 from collections import Counter
+from dataclasses import dataclass
 from xml.parsers import expat
 
 from django.conf import settings
@@ -53,9 +54,13 @@ DIMENSION = re.compile(
     rb"<" + _PREFIX + rb"dimension\s[^>]*?\bref\s*=\s*[\"']\$?([A-Z]{1,3})\$?([0-9]{1,7})"
     rb"(?::\$?([A-Z]{1,3})\$?([0-9]{1,7}))?[\"']"
 )
-# In a plain sheet, a cell beyond column Z or row 999,999 (any other sheet is measured cell by cell).
-FAR_CELL = re.compile(rb'<c r="(?:[A-Z]{2}|[A-Z][0-9]{7})')
+# In a plain sheet, a cell beyond column Z or row 999,999, or an address written otherwise (any
+# other sheet is measured cell by cell).
+FAR_CELL = re.compile(rb'<c r="(?![A-Z][0-9]{1,6}")')
 NEAR_ROWS, NEAR_COLUMNS = 999_999, 26
+# A cell tag written any other way: a tab or line break after its name, or a namespace prefix.
+ODD_CELL_STARTS = (b"<c\t", b"<c\n", b"<c\r")
+PREFIXED_CELL = re.compile(rb":c[\s/>]")
 SHARED_STRING_USE = re.compile(
     rb"<" + _PREFIX + rb"c\s[^>]*?\bt\s*=\s*[\"']s[\"'][^>]*>\s*<" + _PREFIX + rb"v>\s*([0-9]+)"
 )
@@ -63,6 +68,8 @@ SHARED_STRING_USE = re.compile(
 SI = re.compile(rb"<" + _PREFIX + rb"si\b[^>]*?/>|<" + _PREFIX + rb"si\b[^>]*>(.*?)</" + _PREFIX + rb"si>", re.DOTALL)
 SI_START = re.compile(rb"<" + _PREFIX + rb"si\b")
 DTD = (b"<!DOCTYPE", b"<!ENTITY")
+XML_ENCODING = re.compile(rb"\s*<\?xml[^>]*?\bencoding\s*=\s*[\"']([^\"']+)")
+ASCII_BASED = {b"utf-8", b"utf8", b"us-ascii", b"ascii", b"iso-8859-1", b"latin-1", b"latin1", b"windows-1252"}
 WORKSHEET_RELATION = re.compile(
     rb"<(?:[\w.-]+:)?Relationship\b(?=[^>]*\bType\s*=\s*[\"'][^\"']*/worksheet[\"'])[^>]*\bTarget\s*=\s*[\"']([^\"']+)"
 )
@@ -72,8 +79,20 @@ class WorkbookRefused(Exception):
     """The file breaks a limit; the message says which, where, and what to do."""
 
 
-def check_workbook(source):
-    """Refuse `source` (a path or a binary file) unless every limit holds; read nothing into a grid."""
+@dataclass(frozen=True)
+class Extent:
+    """How far one sheet may span: rows, and cells from A1 to its farthest filled cell."""
+
+    rows: int
+    cells: int
+
+
+def check_workbook(source, extent=None):
+    """Refuse `source` (a path or a binary file) unless every limit holds; read nothing into a grid.
+
+    `extent` narrows the settings' IMPORT_MAX_ROWS and IMPORT_MAX_CELLS (the single-sheet import,
+    whose reader builds Python objects cell by cell, takes far less)."""
+    extent = extent or Extent(settings.IMPORT_MAX_ROWS, settings.IMPORT_MAX_CELLS)
     if hasattr(source, "read"):
         source.seek(0)
         head = source.read(8)
@@ -95,7 +114,7 @@ def check_workbook(source):
         ) from None
     try:
         with archive:
-            _check_archive(archive)
+            _check_archive(archive, extent)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError) as error:
         raise WorkbookRefused(f"This workbook is damaged and cannot be read ({error}).") from None
     finally:
@@ -103,7 +122,7 @@ def check_workbook(source):
             source.seek(0)
 
 
-def _check_archive(archive):
+def _check_archive(archive, extent):
     parts = archive.infolist()
     if len(parts) > settings.IMPORT_MAX_PARTS:
         raise WorkbookRefused(
@@ -119,9 +138,9 @@ def _check_archive(archive):
         )
     names = {part.filename for part in parts}
     if "xl/workbook.xml" in names:
-        _check_xlsx(archive, names)
+        _check_xlsx(archive, names, extent)
     elif "content.xml" in names:
-        _check_ods(archive)
+        _check_ods(archive, extent)
     elif "xl/workbook.bin" in names:
         raise WorkbookRefused(
             "This is a binary Excel workbook (.xlsb). Save it as an Excel workbook (.xlsx) and upload that."
@@ -133,7 +152,7 @@ def _check_archive(archive):
 # --- xlsx --------------------------------------------------------------------------------------------
 
 
-def _check_xlsx(archive, names):
+def _check_xlsx(archive, names, extent):
     sheets = _worksheet_parts(archive, names)
     text_lengths = array("L")  # each shared string's length in bytes of XML (an upper bound on its characters)
     for name in sorted(names):
@@ -144,7 +163,7 @@ def _check_xlsx(archive, names):
                 pass  # every XML part is read once for a DTD
     text_total = 0
     for name, title in sorted(sheets.items()):
-        text_total += _check_sheet(archive, name, title, text_lengths)
+        text_total += _check_sheet(archive, name, title, text_lengths, extent)
         _check_text_total(text_total, title)
 
 
@@ -223,7 +242,7 @@ def _too_long(where, length, over=""):
     )
 
 
-def _check_sheet(archive, name, title, text_lengths):
+def _check_sheet(archive, name, title, text_lengths, extent):
     """Refuse a sheet whose cells span too much; return how many bytes of shared text its cells use.
 
     Files written by spreadsheet programs put the address first in every cell (`<c r="B7"`): for
@@ -236,19 +255,25 @@ def _check_sheet(archive, name, title, text_lengths):
             declared = dimension.groups()
         found = chunk.count(b"<c ") + chunk.count(b"<c>") + chunk.count(b"<c/>")
         cells += found
-        plain = plain and found == chunk.count(b'<c r="') and not FAR_CELL.search(chunk)
+        plain = plain and found == chunk.count(b'<c r="') and not _odd_cells(chunk)
     if declared and declared[2]:
         first_col, first_row, last_col, last_row = declared
         height = int(last_row) - int(first_row) + 1
         width = _column_number(last_col) - _column_number(first_col) + 1
-        _check_extent(title, f"declares the range {_declared_range(declared)}", height, width)
-    if not plain or NEAR_ROWS * NEAR_COLUMNS > settings.IMPORT_MAX_CELLS:
-        height, width = _measure_sheet(archive, name, title)
-        _check_extent(title, f"has cells as far as row {height:,} and column {_column_name(width)}", height, width)
+        _check_extent(title, f"declares the range {_declared_range(declared)}", height, width, extent)
+    if not plain or extent.cells < NEAR_ROWS * NEAR_COLUMNS:
+        height, width, cells = _measure_sheet(archive, name, title)
+        where = f"has cells as far as row {height:,} and column {_column_name(width)}"
+        _check_extent(title, where, height, width, extent)
     text_used = cells * max(text_lengths, default=0)  # as if every cell were the longest shared string
     if text_used > settings.IMPORT_MAX_TEXT_MB * 1024 * 1024:
         text_used = _shared_text_used(archive, name, text_lengths)
     return text_used
+
+
+def _odd_cells(chunk):
+    """Whether a chunk has a cell that the quick path cannot vouch for."""
+    return bool(FAR_CELL.search(chunk) or PREFIXED_CELL.search(chunk) or any(s in chunk for s in ODD_CELL_STARTS))
 
 
 def _measure_sheet(archive, name, title):
@@ -271,14 +296,14 @@ def _measure_sheet(archive, name, title):
         rows += len(ROW_START.findall(chunk))
         rows_with_ref += len(ROW_WITH_REF.findall(chunk))
         max_row = max(max_row, max((int(r) for r in ROW_REF.findall(chunk)), default=0))
-    return max_row + (rows - rows_with_ref), max_col + (cells - cells_with_ref)
+    return max_row + (rows - rows_with_ref), max_col + (cells - cells_with_ref), cells
 
 
-def _check_extent(title, what, height, width):
-    if height > settings.IMPORT_MAX_ROWS or width > MAX_SHEET_COLUMNS or height * width > settings.IMPORT_MAX_CELLS:
+def _check_extent(title, what, height, width, extent):
+    if height > extent.rows or width > MAX_SHEET_COLUMNS or height * width > extent.cells:
         raise WorkbookRefused(
             f"Sheet '{title}' {what}: {height:,} rows by {width:,} columns. A sheet may span at most "
-            f"{settings.IMPORT_MAX_ROWS:,} rows and {settings.IMPORT_MAX_CELLS:,} cells from A1 to its last cell. "
+            f"{extent.rows:,} rows and {extent.cells:,} cells from A1 to its last cell. "
             "Delete the empty rows and columns after your data (or anything typed far away), save, and upload again."
         )
 
@@ -318,6 +343,7 @@ def _chunks(archive, name):
     for more than a chunk is refused (a cell holds 32,767 characters)."""
     tail = b""
     with archive.open(name) as stream:
+        _check_encoding(name, stream.peek(200)[:200])
         while True:
             block = stream.read(CHUNK_BYTES)
             data = tail + block
@@ -340,6 +366,18 @@ def _chunks(archive, name):
             tail = data[cut:]
 
 
+def _check_encoding(name, head):
+    """Refuse XML in an encoding whose bytes our patterns cannot read (UTF-16: every other byte a NUL).
+    Spreadsheet programs write UTF-8; ASCII-based declarations read the same."""
+    declared = XML_ENCODING.match(head.removeprefix(b"\xef\xbb\xbf"))
+    encoding = declared.group(1).lower() if declared else b"utf-8"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head or encoding not in ASCII_BASED:
+        raise WorkbookRefused(
+            f"The part {name} of this workbook is not written in UTF-8, as spreadsheet programs write it. "
+            "Open the file in your spreadsheet program and save it again."
+        )
+
+
 # --- ods ---------------------------------------------------------------------------------------------
 
 TABLE_NS = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
@@ -347,12 +385,12 @@ OFFICE_NS = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
 TEXT_NS = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 
 
-def _check_ods(archive):
+def _check_ods(archive, extent):
     for name in archive.namelist():
         if name.endswith(".xml") and name != "content.xml":
             for _chunk in _chunks(archive, name):
                 pass  # read once for a DTD
-    counter = _OdsExtent()
+    counter = _OdsExtent(extent)
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartElementHandler = counter.start
@@ -370,7 +408,8 @@ class _OdsExtent:
     """Follows an OpenDocument spreadsheet's rows and cells, whose repeat counts a reader expands,
     and refuses a table whose filled cells would span too much or expand to too much text."""
 
-    def __init__(self):
+    def __init__(self, extent):
+        self.extent = extent
         self.title, self.text_total = "", 0
         self.in_cell = False
 
@@ -413,7 +452,7 @@ class _OdsExtent:
                 self.width = max(self.width, self.row_width)
                 column = _column_name(min(self.width, MAX_SHEET_COLUMNS + 1))
                 where = f"has cells as far as row {self.height:,} and column {column}"
-                _check_extent(self.title, where, self.height, self.width)
+                _check_extent(self.title, where, self.height, self.width, self.extent)
                 self.text_total += self.row_text * self.row_repeat
                 _check_text_total(self.text_total, self.title)
             self.row_index += self.row_repeat

@@ -104,15 +104,18 @@ def test_a_long_text_used_by_many_cells_is_refused_by_the_text_it_would_expand_t
         '<c s="0" r="XFD1048576"><v>1</v></c>',  # the address is not the first attribute
         "<c><v>1</v></c>" * 20_000,  # cells without an address follow the one before
         '<x:c r="XFD1048576"><x:v>1</x:v></x:c>',  # a namespace prefix
+        '<c\tr="XFD1048576"><v>1</v></c>',  # a tab after the tag's name
+        '<c\nr="XFD1048576"><v>1</v></c>',  # a line break
+        '<c r="xfd1048576"><v>1</v></c>',  # an address in lower case
     ],
-    ids=["address-not-first", "no-addresses", "prefixed"],
+    ids=["address-not-first", "no-addresses", "prefixed", "tab", "line-break", "lower-case"],
 )
-def test_cells_written_in_unusual_ways_are_measured_one_by_one(tmp_path, settings, cell):
-    settings.IMPORT_MAX_CELLS = 1_000_000
+def test_cells_written_in_unusual_ways_are_measured_one_by_one(tmp_path, cell):
+    """With the default limits, so that the quick path for plain sheets is the one under test."""
     path = xlsx_package(
         tmp_path / "u.xlsx", {"patients": f'<sheetData>{HEADER_ROW}<row r="9">{cell}</row></sheetData>'}
     )
-    with pytest.raises(WorkbookRefused, match="has cells as far as"):
+    with pytest.raises(WorkbookRefused, match="has cells as far as|not a cell address"):
         check_workbook(path)
 
 
@@ -183,3 +186,28 @@ def test_a_single_sheet_export_with_a_filter_that_names_nothing_goes_back_to_the
         response = client.get(reverse("admin:patients_followup_export"), query)
         assert response.status_code == 302
         assert response.url == reverse("admin:patients_followup_changelist") + "?e=1"
+
+
+def test_xml_in_another_encoding_than_utf8_is_refused(tmp_path):
+    """UTF-16 puts a NUL between the bytes the checks look for: refused, not read past."""
+    sheet = f'<?xml version="1.0" encoding="UTF-16"?><worksheet><sheetData>{HEADER_ROW}</sheetData></worksheet>'
+    path = xlsx_package(tmp_path / "w.xlsx", {"patients": "<sheetData/>"})
+    with zipfile.ZipFile(path, "a") as package:
+        package.writestr("xl/worksheets/sheet9.xml", sheet.encode("utf-16"))
+    with pytest.raises(WorkbookRefused, match="not written in UTF-8"):
+        check_workbook(path)
+
+
+def test_the_single_sheet_import_takes_a_sheet_of_corrections_not_a_register(client, data_manager, tmp_path):
+    """One cell at Z999999 is within a register's limits, but openpyxl would build a million rows of
+    Python objects (minutes, gigabytes): the single-sheet import has its own, smaller, limit."""
+    far = '<row r="999999"><c r="Z999999"><v>1</v></c></row>'
+    path = xlsx_package(tmp_path / "far.xlsx", {"patients": f"<sheetData>{HEADER_ROW}{far}</sheetData>"})
+    check_workbook(path)  # the workbook import reads it (calamine: about 1 GB), and says what is wrong
+    client.force_login(data_manager)
+    response = client.post(
+        reverse("admin:patients_patient_import"),
+        {"import_file": SimpleUploadedFile(path.name, path.read_bytes()), "format": "0"},
+    )
+    assert response.status_code == 200
+    assert "999,999 rows by 26 columns" in response.content.decode()
