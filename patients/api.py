@@ -198,7 +198,7 @@ def _get_patient_with_records(patient_id):
 def _refuse_a_taken_patient_id(patient_id, patient=None):
     """409 if another patient than `patient` holds `patient_id`, in any case; a voided patient keeps
     hers (an administrator may restore her)."""
-    holder = Patient.all_objects.filter(patient_id__iexact=patient_id)
+    holder = Patient.all_objects.holding_ids([patient_id])
     if patient is not None:
         holder = holder.exclude(pk=patient.pk)
     taken = holder.values_list("patient_id", flat=True).first()

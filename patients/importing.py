@@ -41,6 +41,7 @@ from patients.models import (
     Patient,
     history_reason,
     normalise_district_name,
+    patient_id_key,
 )
 from patients.signals import records_changed
 from patients.text import strip_control_characters
@@ -434,7 +435,7 @@ class _Planner:
     def __init__(self, plan):
         self.plan = plan
         self.districts = {d.name.lower(): d for d in District.objects.all()}
-        # Keyed by id_key(patient_id):
+        # Keyed by patient_id_key(patient_id):
         self.workbook_patients = {}  # -> Patient (every valid row of the patients sheet)
         self.patient_rows = {}  # -> row number of her valid row
         self.invalid_patients = {}  # -> row number
@@ -484,20 +485,19 @@ class _Planner:
     def plan_patients(self, sheet, records):
         records = list(records)
         ids = {_key_text(raw.get("patient_id")) for _, raw in records}
-        existing = {
-            id_key(p.patient_id): p for p in _patients_by_id(Patient.all_objects.select_related("district"), ids)
-        }
+        known = _patients_by_id(Patient.all_objects.select_related("district"), ids)
+        existing = {patient_id_key(p.patient_id): p for p in known}
         fields = [name for name in sheet.columns if name != "district"]
         parsers = {name: parser_for(Patient, name) for name in sheet.columns}
         seen = {}
         for number, raw in records:
             values, errors = self._parse(sheet, parsers, number, raw)
             patient_id = values.get("patient_id", "")
-            if id_key(patient_id) in seen:
-                reason = f"duplicate: patient_id {patient_id} is also on row {seen[id_key(patient_id)]}"
+            if patient_id_key(patient_id) in seen:
+                reason = f"duplicate: patient_id {patient_id} is also on row {seen[patient_id_key(patient_id)]}"
                 errors.append(RowError(sheet.title, number, sheet.columns["patient_id"], patient_id, reason))
-            seen.setdefault(id_key(patient_id), number)
-            old = existing.get(id_key(patient_id))
+            seen.setdefault(patient_id_key(patient_id), number)
+            old = existing.get(patient_id_key(patient_id))
             if old is not None and old.is_voided:
                 errors.append(_voided_error(sheet, number, "patient_id", raw, old))
             instance = Patient(**_field_values(old, Patient)) if old else Patient()
@@ -518,13 +518,13 @@ class _Planner:
             exclude = ["id", "district", "import_batch"]
             errors += self._validate(sheet, instance, number, raw, exclude, unparsed(errors))
             if errors:
-                self.invalid_patients[id_key(patient_id)] = number
+                self.invalid_patients[patient_id_key(patient_id)] = number
                 self._reject(sheet, number, raw, errors)
                 continue
             changes = None if old is None else _changes(sheet.columns, old, instance)
             self._classify(sheet, number, (instance.patient_id,), instance, changes)
-            self.workbook_patients[id_key(patient_id)] = instance
-            self.patient_rows[id_key(patient_id)] = number
+            self.workbook_patients[patient_id_key(patient_id)] = instance
+            self.patient_rows[patient_id_key(patient_id)] = number
 
     def _district(self, name):
         district = self.districts.get(name.lower())
@@ -542,8 +542,8 @@ class _Planner:
         """
         model, key_field = SHEET_MODELS[sheet.kind], RECORD_KEY[sheet.kind]
         wanted = {_key_text(raw.get("patient_id")) for _, raw in read_records()}
-        wanted = {patient_id for patient_id in wanted if id_key(patient_id) not in self.workbook_patients}
-        patients = {id_key(p.patient_id): p for p in _patients_by_id(Patient.all_objects.all(), wanted)}
+        wanted = {patient_id for patient_id in wanted if patient_id_key(patient_id) not in self.workbook_patients}
+        patients = {patient_id_key(p.patient_id): p for p in _patients_by_id(Patient.all_objects.all(), wanted)}
         patients.update(self.workbook_patients)
         known_pks = [p.pk for p in patients.values() if p.pk is not None]
         # Existing rows as plain dicts: far lighter than model instances, and a copy is made only to update.
@@ -558,7 +558,7 @@ class _Planner:
         for number, raw in progress(read_records()):
             values, errors = self._parse(sheet, parsers, number, raw)
             patient_id = values.get("patient_id", "")
-            patient = patients.get(id_key(patient_id))
+            patient = patients.get(patient_id_key(patient_id))
             if patient is None or patient.is_voided:
                 errors.append(_voided_error(sheet, number, "patient_id", raw, patient) if patient
                               else self._unknown_patient(sheet, number, raw, patient_id))  # fmt: skip
@@ -588,8 +588,8 @@ class _Planner:
                 self._classify(sheet, number, key, instance, _changes(fields, old, instance))
 
     def _unknown_patient(self, sheet, number, raw, patient_id):
-        if id_key(patient_id) in self.invalid_patients:
-            row = self.invalid_patients[id_key(patient_id)]
+        if patient_id_key(patient_id) in self.invalid_patients:
+            row = self.invalid_patients[patient_id_key(patient_id)]
             reason = f"patient {patient_id} is not imported: her row {row} has errors"
         elif patient_id:
             reason = f"unknown patient {patient_id}: not in the patients sheet nor in the database"
@@ -639,7 +639,7 @@ def _possible_duplicates(workbook_patients, patient_rows):
     others = [
         (patient, None)
         for patient in _in_chunks(known, "lower_name", {p.name.lower() for p in new})
-        if id_key(patient.patient_id) not in workbook_patients
+        if patient_id_key(patient.patient_id) not in workbook_patients
     ]
     others += [(patient, patient_rows[key]) for key, patient in workbook_patients.items() if patient.name]
     by_village, by_district = {}, {}
@@ -666,8 +666,9 @@ def _possible_duplicates(workbook_patients, patient_rows):
             reason = "same name and district, age at first pregnancy within a year"
         if found is not None:
             other, other_row = found
-            flagged.append(PossibleDuplicate(patient_rows[id_key(patient.patient_id)], patient.patient_id, patient.name,
-                                             other.patient_id, other_row, reason))  # fmt: skip
+            row = patient_rows[patient_id_key(patient.patient_id)]
+            flagged.append(PossibleDuplicate(row, patient.patient_id, patient.name, other.patient_id, other_row,
+                                             reason))  # fmt: skip
     return flagged
 
 
@@ -719,16 +720,11 @@ def _field_values(instance, model):
     return {f.attname: getattr(instance, f.attname) for f in model._meta.concrete_fields}
 
 
-def id_key(patient_id):
-    """A patient ID as the records compare it: "p0030" and "P0030" are one patient (the database's
-    constraint on LOWER(patient_id) says the same)."""
-    return (patient_id or "").lower()
-
-
 def _patients_by_id(queryset, patient_ids):
-    """The patients whose IDs are among `patient_ids`, whatever their case."""
-    lowered = queryset.annotate(lower_patient_id=Lower("patient_id"))
-    return _in_chunks(lowered, "lower_patient_id", {id_key(patient_id) for patient_id in patient_ids})
+    """The patients whose IDs are among `patient_ids`, whatever their case, a few thousand a query."""
+    patient_ids = list(patient_ids)
+    for start in range(0, len(patient_ids), LOOKUP_CHUNK):
+        yield from queryset.holding_ids(patient_ids[start : start + LOOKUP_CHUNK])
 
 
 def _in_chunks(queryset, lookup, values):

@@ -279,7 +279,19 @@ def void_constraints(model_name):
     ]
 
 
+def patient_id_key(patient_id):
+    """A patient ID as the records compare it: "p0030" is P0030 (patients_patient_unique_id_ci)."""
+    return (patient_id or "").lower()
+
+
 class PatientQuerySet(VoidableQuerySet):
+    def holding_ids(self, patient_ids):
+        """The patients holding any of `patient_ids`, whatever their case. Compared as the unique
+        constraint compares them, LOWER(patient_id), so its index answers; an ID with a NUL (which
+        PostgreSQL refuses in a query) names nobody."""
+        keys = {patient_id_key(patient_id) for patient_id in patient_ids if "\x00" not in (patient_id or "")}
+        return self.alias(lower_patient_id=Lower("patient_id")).filter(lower_patient_id__in=keys)
+
     def search(self, text):
         """Patients whose patient_id starts with, or whose name or village contains, `text`."""
         text = text.strip()
@@ -499,7 +511,7 @@ class Patient(Voidable):
             raise ValidationError(errors) from None
 
     def _patient_id_taken(self):
-        holder = Patient.all_objects.exclude(pk=self.pk).filter(patient_id__iexact=self.patient_id).first()
+        holder = Patient.all_objects.exclude(pk=self.pk).holding_ids([self.patient_id]).first()
         message = f"{(holder or self).patient_id} already exists."
         if holder is not None and holder.is_voided:
             voided_on = timezone.localtime(holder.voided_at)

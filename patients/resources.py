@@ -55,7 +55,7 @@ class PatientWidget(widgets.ForeignKeyWidget):
 
     def clean(self, value, row=None, **kwargs):
         patient_id = parse_text(value)
-        patient = Patient.all_objects.filter(patient_id__iexact=patient_id).first()  # IDs ignore case
+        patient = Patient.all_objects.holding_ids([patient_id]).first()
         if patient is None:
             raise ValueError(f"unknown patient {patient_id}: import her in the patients sheet first")
         if patient.is_voided:

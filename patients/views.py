@@ -132,7 +132,7 @@ def followup_edit(request, patient_id, pk):
 def patient_void(request, patient_id):
     patient = _get_or_404(Patient.objects, patient_id)
     return _void_page(request, patient, patient, {
-        "deliveries": patient.deliveries.active().count(), "followups": patient.followups.active().count(),
+        "deliveries": patient.deliveries.count(), "followups": patient.followups.count(),  # those in use
     })  # fmt: skip
 
 

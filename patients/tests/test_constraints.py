@@ -256,3 +256,12 @@ def test_the_api_answers_409_for_a_patient_id_taken_in_another_case(data_manager
     assert "P000030" in response.json()["error"]
     make_patient(patient_id="P000031")
     assert client.patch("/api/patients/P000031", {"patient_id": "p000030"}, format="json").status_code == 409
+
+
+@pytest.mark.django_db
+def test_patients_are_found_by_id_whatever_its_case_and_a_nul_names_nobody():
+    """The one spelling of "the same ID" that the import, the API, the single-sheet import and model
+    validation read; a NUL (which PostgreSQL refuses in a query) finds nothing instead of a 500."""
+    sita = make_patient(patient_id="P0030")
+    assert list(Patient.objects.holding_ids(["p0030", "P0031", "p\x000030"])) == [sita]
+    assert not Patient.objects.holding_ids(["\x00"]).exists()
