@@ -40,13 +40,16 @@ class InsightView(APIView):
     def get(self, request):
         filters = InsightFilters(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        data = filters.validated_data
-        district = data.get("district")
-        if district is NO_SUCH_DISTRICT:
-            district = District(pk=0)  # an unknown district is a filter that matches nothing, not an error
-        # An empty date range (from after to) matches nothing by itself.
-        rows = type(self).query(district=district, date_from=data.get("from"), date_to=data.get("to"))
-        return Response(rows)
+        return Response(type(self).query(**_insight_filters(filters.validated_data)))
+
+
+def _insight_filters(data):
+    """The query functions' filters from checked query parameters."""
+    district = data.get("district")
+    if district is NO_SUCH_DISTRICT:
+        district = District(pk=0)  # an unknown district is a filter that matches nothing, not an error
+    # An empty date range (from after to) matches nothing by itself.
+    return {"district": district, "date_from": data.get("from"), "date_to": data.get("to")}
 
 
 class AverageWeightRow(serializers.Serializer):
@@ -62,12 +65,48 @@ class HighRiskRow(serializers.Serializer):
     name = serializers.CharField()
     condition = serializers.CharField()
     delivery_type = serializers.CharField(allow_null=True, help_text="Her latest delivery's type.")
-    reasons = serializers.ListField(
-        child=serializers.ChoiceField([clinical.ANAEMIA_KEYWORD, clinical.LOW_HAEMOGLOBIN, clinical.C_SECTION])
-    )
+    reasons = serializers.ListField(child=serializers.ChoiceField(clinical.REASON_CODES))
     haemoglobin_g_dl = serializers.FloatField(allow_null=True, help_text="Her current reading, g/dL.")
     severity = serializers.ChoiceField(["none", "mild", "moderate", "severe"], allow_null=True)
     district = serializers.CharField()
+    priority = serializers.ChoiceField(
+        clinical.PRIORITY_LEVELS, help_text="Triage priority: 1 (urgent), 2 (soon) or 3 (routine)."
+    )
+    priority_label = serializers.CharField(help_text='In words, e.g. "Priority 1 (urgent)".')
+    reason_labels = serializers.ListField(child=serializers.CharField(), help_text="The reasons in words, in order.")
+    haemoglobin_date = serializers.DateField(allow_null=True, help_text="The date of her current haemoglobin.")
+    bp_systolic = serializers.IntegerField(allow_null=True, help_text="Her latest blood pressure, mmHg.")
+    bp_diastolic = serializers.IntegerField(allow_null=True)
+    bp_date = serializers.DateField(allow_null=True)
+    bp_band = serializers.ChoiceField(["normal", "high", "severe"], allow_null=True)
+
+
+class OneOrMore(serializers.ListField):
+    """A query parameter taking one or more codes, repeated (?reason=a&reason=b) or comma-separated
+    (?reason=a,b); each unknown code is a 400 naming the accepted ones."""
+
+    def __init__(self, choices, what, **kwargs):
+        self.accepted, self.what = [str(choice) for choice in choices], what
+        listed = ", ".join(self.accepted)
+        kwargs.setdefault("help_text", f"One or more of: {listed} (repeat the parameter or separate by commas).")
+        super().__init__(child=serializers.ChoiceField(self.accepted), required=False, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) or not hasattr(data, "__iter__"):
+            data = [data]
+        values = [part.strip() for value in data for part in str(value).split(",")]
+        unknown = [value for value in values if value not in self.accepted]
+        if unknown:
+            listed = ", ".join(self.accepted)
+            raise serializers.ValidationError(
+                [f'"{value}" is not a {self.what}. Accepted: {listed}.' for value in unknown]
+            )
+        return list(dict.fromkeys(values))
+
+
+class HighRiskFilters(InsightFilters):
+    reason = OneOrMore(clinical.REASON_CODES, "reason")
+    priority = OneOrMore(clinical.PRIORITY_LEVELS, "priority")
 
 
 class AverageWeightByDistrictView(InsightView):
@@ -83,15 +122,25 @@ class AverageWeightByDistrictView(InsightView):
 
 
 class HighRiskPatientsView(InsightView):
-    query = staticmethod(queries.high_risk_patients)
-
     @extend_schema(
-        summary="High-risk patients, once each, with every reason (the prototype's insight)",
-        parameters=[InsightFilters],
+        summary="High-risk patients, once each, with every reason and a triage priority, most urgent first",
+        description=(
+            "Ordered by triage priority, then her most recent reading (haemoglobin or blood pressure) first. "
+            "Filter by reason and priority: a patient is listed when she has any of the given reasons."
+        ),
+        parameters=[HighRiskFilters],
         responses={200: HighRiskRow(many=True), **error_responses(400)},
     )
     def get(self, request):
-        return super().get(request)
+        filters = HighRiskFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        rows = queries.high_risk_patients(
+            **_insight_filters(data),
+            reasons=data.get("reason"),
+            priorities=[int(level) for level in data["priority"]] if "priority" in data else None,
+        )
+        return Response(rows)
 
 
 # --- The other five analyses ---------------------------------------------------------------------
@@ -113,8 +162,10 @@ DistrictMetricsRow = _row("DistrictMetricsRow", {
     "district": serializers.CharField(),
     **_counts("n_patients", "n_deliveries", "n_caesarean", "n_with_haemoglobin", "n_anaemic", "n_mild", "n_moderate",
               "n_severe", "n_with_weight", "n_followups"),
-    **_means("caesarean_rate", "anaemia_prevalence", "mean_haemoglobin_g_dl", "mean_weight_kg",
-             "followups_per_patient"),
+    **_counts("n_with_blood_pressure", "n_high_blood_pressure", "n_severe_blood_pressure",
+              *(f"n_{code}" for code in clinical.RISK_FACTOR_CODES)),
+    **_means("caesarean_rate", "anaemia_prevalence", "hypertension_prevalence", "mean_haemoglobin_g_dl",
+             "mean_weight_kg", "followups_per_patient"),
 })  # fmt: skip
 _TREND_MEASURES = {
     **_counts("n_visits", "n_weight", "n_haemoglobin"),

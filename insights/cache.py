@@ -32,7 +32,7 @@ def _new_version():
 
 
 def _key(version, query, arguments):
-    values = {name: getattr(value, "pk", value) for name, value in sorted(arguments.items())}  # a District by pk
+    values = {name: _key_part(value) for name, value in sorted(arguments.items())}
     return f"insights:{version}:{query.__name__}:" + ":".join(f"{name}={value}" for name, value in values.items())
 
 
@@ -49,3 +49,10 @@ def cached(*calls):
             cache.set(key, found[key], settings.INSIGHTS_CACHE_SECONDS)
         results.append(found[key])
     return results
+
+
+def _key_part(value):
+    """A filter's value in a cache key: a District by its pk, a list by its items."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return getattr(value, "pk", value)

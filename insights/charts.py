@@ -18,12 +18,21 @@ import json
 
 import plotly.graph_objects as go
 
+from patients import clinical, labels
 from patients.models import DeliveryType
 
 # Okabe & Ito (2008), "Color Universal Design".
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-SEVERITY_COLOURS = {"mild": "#F0E442", "moderate": "#E69F00", "severe": "#D55E00"}
-DELIVERY_COLOURS = {"normal": "#009E73", "assisted": "#56B4E9", "c_section": "#CC79A7"}
+SEVERITY_COLOURS = {
+    clinical.Severity.MILD: "#F0E442", clinical.Severity.MODERATE: "#E69F00", clinical.Severity.SEVERE: "#D55E00",
+}  # fmt: skip
+DELIVERY_COLOURS = {DeliveryType.NORMAL: "#009E73", DeliveryType.ASSISTED: "#56B4E9", DeliveryType.C_SECTION: "#CC79A7"}
+# Her latest blood pressure: high but not severe, and severe (clinical.blood_pressure_band).
+BLOOD_PRESSURE_BARS = (
+    (f"{clinical.HIGH_SYSTOLIC_MMHG}/{clinical.HIGH_DIASTOLIC_MMHG} to below "
+     f"{clinical.SEVERE_SYSTOLIC_MMHG}/{clinical.SEVERE_DIASTOLIC_MMHG} mmHg", "#E69F00"),
+    (f"{clinical.SEVERE_SYSTOLIC_MMHG}/{clinical.SEVERE_DIASTOLIC_MMHG} mmHg or above", "#D55E00"),
+)  # fmt: skip
 # WHO statement on caesarean section rates (2015): no population benefit above about 10-15%.
 WHO_CAESAREAN_BAND = (10, 15)
 # A second y axis, on the right, for weight beside haemoglobin.
@@ -85,10 +94,10 @@ def anaemia_chart(district_rows, scope=""):
             x=[row["district"] for row in rows],
             y=[100 * row[f"n_{band}"] / row["n_with_haemoglobin"] for row in rows],
             customdata=[[row[f"n_{band}"], row["n_with_haemoglobin"]] for row in rows],
-            name=band,
+            name=labels.words(band, "severity"),
             marker_color=colour,
-            hovertemplate=f"%{{x}}, {band}: %{{y:.1f}}%<br>"
-            "%{customdata[0]} of %{customdata[1]} patients<extra></extra>",
+            hovertemplate=f"%{{x}}, {labels.words(band, 'severity').lower()}: %{{y:.1f}}%<br>"
+            "%{customdata[0]} of %{customdata[1]} patients with a reading<extra></extra>",
         )  # fmt: skip
         for band, colour in SEVERITY_COLOURS.items()
     ]
@@ -115,6 +124,32 @@ def caesarean_chart(district_rows, scope=""):
                    shapes=[band], annotations=[note])  # fmt: skip
 
 
+def blood_pressure_chart(district_rows, scope=""):
+    """Hypertension by district: her latest blood pressure high, stacked as high but not severe and
+    severe, as shares of the patients with a reading."""
+    rows = [row for row in district_rows if row["n_with_blood_pressure"]]
+    if not rows:
+        return None
+    counts = [
+        [row["n_high_blood_pressure"] - row["n_severe_blood_pressure"] for row in rows],
+        [row["n_severe_blood_pressure"] for row in rows],
+    ]
+    bars = [
+        go.Bar(
+            x=[row["district"] for row in rows],
+            y=[100 * n / row["n_with_blood_pressure"] for n, row in zip(numbers, rows, strict=True)],
+            customdata=[[n, row["n_with_blood_pressure"]] for n, row in zip(numbers, rows, strict=True)],
+            name=name,
+            marker_color=colour,
+            hovertemplate=f"%{{x}}, {name}: %{{y:.1f}}%<br>"
+            "%{customdata[0]} of %{customdata[1]} patients with a reading<extra></extra>",
+        )  # fmt: skip
+        for numbers, (name, colour) in zip(counts, BLOOD_PRESSURE_BARS, strict=True)
+    ]
+    return _figure(bars, f"High blood pressure at the latest reading, by district{_for(scope)}", "District",
+                   "Patients with a reading (%)", barmode="stack", yaxis={"rangemode": "tozero"})  # fmt: skip
+
+
 def deliveries_by_month_chart(rows, scope=""):
     if not rows:
         return None
@@ -122,7 +157,7 @@ def deliveries_by_month_chart(rows, scope=""):
     counts = {(row["month"], row["delivery_type"]): row["n_deliveries"] for row in rows}
     bars = [
         go.Bar(x=months, y=[counts.get((month, code), 0) for month in months], name=label,
-               marker_color=DELIVERY_COLOURS[code], hovertemplate=f"%{{x}}: %{{y}} {label}<extra></extra>")
+               marker_color=DELIVERY_COLOURS[code], hovertemplate=f"%{{x}}, {label}: %{{y}} deliveries<extra></extra>")
         for code, label in DeliveryType.choices
     ]  # fmt: skip
     return _figure(bars, f"Deliveries per month by type{_for(scope)}", "Month of delivery", "Deliveries",

@@ -1,5 +1,6 @@
 from django import forms
 
+from patients import clinical
 from patients.forms import DateInput
 from patients.models import District
 
@@ -36,3 +37,54 @@ class InsightFilterForm(forms.Form):
             last = f"{date_to:%-d %b %Y}" if date_to else "today"
             parts.append(f"{first} to {last}")
         return ", ".join(parts)
+
+
+def _one_or_more(choices, what):
+    """Checkboxes for one or more of `choices` ((code, words) pairs); an unknown code names the accepted ones."""
+    accepted = ", ".join(str(code) for code, _ in choices)
+    return forms.TypedMultipleChoiceField(
+        choices=choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": f"%(value)s is not a {what}. Accepted: {accepted}."},
+    )
+
+
+class HighRiskFilterForm(InsightFilterForm):
+    """The insight filters, and the high-risk list's own: one or more reasons (any of them), priorities."""
+
+    reason = _one_or_more([(reason.code, reason.label) for reason in clinical.REASONS], "reason")
+    priority = _one_or_more([(str(p.code), clinical.priority_label(p.code)) for p in clinical.PRIORITIES], "priority")
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and hasattr(data, "getlist"):  # ?reason=a,b as well as ?reason=a&reason=b
+            data = data.copy()
+            for name in ("reason", "priority"):
+                if name in data:
+                    data.setlist(name, [part.strip() for value in data.getlist(name) for part in value.split(",")])
+        super().__init__(data, *args, **kwargs)
+        # The cut-off is a setting: the reasons' words are read when the form is made.
+        self.fields["reason"].choices = [(reason.code, reason.label) for reason in clinical.REASONS]
+        self.fields["reason"].label = "Reasons"
+        self.fields["priority"].label = "Priority"
+
+    def filters(self):
+        filters = super().filters()
+        data = self.cleaned_data if self.is_bound else {}
+        filters["reasons"] = data.get("reason") or None
+        filters["priorities"] = [int(level) for level in data.get("priority") or []] or None
+        return filters
+
+    def scope(self):
+        scope = super().scope()
+        filters = self.filters()
+        if filters["reasons"]:
+            scope += "; " + " or ".join(_lower_first(clinical.label(code)) for code in filters["reasons"])
+        if filters["priorities"]:
+            scope += "; " + " or ".join(_lower_first(clinical.priority_label(level)) for level in filters["priorities"])
+        return scope
+
+
+def _lower_first(words):
+    """ "Haemoglobin below 11 g/dL" -> "haemoglobin below 11 g/dL": inside a sentence, units intact."""
+    return words[:1].lower() + words[1:]

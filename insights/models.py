@@ -36,8 +36,19 @@ class PatientFacts(models.Model):
     n_caesarean = models.PositiveIntegerField()
     latest_delivery_date = models.DateField(null=True)
     latest_delivery_type = models.CharField(max_length=10, null=True)  # noqa: DJ001 (NULL: no delivery, as live)
+    n_preterm = models.PositiveIntegerField(db_default=0, help_text="Her deliveries recorded as preterm.")
     anaemia_keyword = models.BooleanField(help_text="Her condition or a follow-up's diagnosis mentions anaemia.")
+    hypertension_keyword = models.BooleanField(
+        db_default=False, help_text="Her condition or a follow-up's diagnosis names a hypertensive disorder."
+    )
     current_haemoglobin_g_dl = models.FloatField(null=True, help_text="Her latest reading (clinical.latest_reading).")
+    current_haemoglobin_date = models.DateField(null=True)
+    latest_bp_systolic = models.PositiveSmallIntegerField(
+        null=True, help_text="Her latest blood pressure (clinical.latest_blood_pressure), mmHg."
+    )
+    latest_bp_diastolic = models.PositiveSmallIntegerField(null=True)
+    latest_bp_date = models.DateField(null=True)
+    latest_visit_date = models.DateField(null=True, help_text="Her latest follow-up's date.")
     first_haemoglobin_g_dl = models.FloatField(null=True)
     n_haemoglobin_readings = models.PositiveIntegerField(help_text="At deliveries and follow-ups.")
     first_followup_weight_kg = models.FloatField(null=True)

@@ -18,8 +18,18 @@ import math
 
 import scipy.stats
 
-from insights.models import SCREENED_VALUES, VALUE_SUMMARY
-from insights.sql import DISTRICT, MATERIALIZED, Scope, fetch, fetch_values, records_of, sql_dialect, summary_columns
+from insights.models import SCREENED_VALUES, VALUE_SUMMARY, PatientFacts
+from insights.sql import (
+    DISTRICT,
+    MATERIALIZED,
+    Scope,
+    fact_columns,
+    fetch,
+    fetch_values,
+    records_of,
+    sql_dialect,
+    summary_columns,
+)
 from patients import clinical
 from patients.models import Delivery, DeliveryTerm, DeliveryType, FollowUp
 
@@ -45,22 +55,29 @@ def average_weight_by_district(district=None, date_from=None, date_to=None):
     return rows
 
 
-# The orders the dashboard's high-risk table offers (SQL over high_risk's columns; missing
-# haemoglobin last).
+# The orders of high-risk lists (SQL over _high_risk_sql's columns; missing values last). The
+# first is the default: triage priority, then her most recent reading first.
 HIGH_RISK_ORDERS = {
+    "priority": "priority, latest_reading_date DESC NULLS LAST, patient_id",
     "patient": "patient_id",
     "district": "district__name, patient_id",
-    "haemoglobin": "current_haemoglobin_g_dl IS NULL, current_haemoglobin_g_dl, patient_id",
+    "haemoglobin": "current_haemoglobin_g_dl ASC NULLS LAST, patient_id",
 }
+# The columns of _high_risk_sql, in order: the sort keys first (PostgreSQL sorts whole rows, and
+# compares the keys quicker at their start than behind the text), then what a row shows.
+_HIGH_RISK_COLUMNS = (
+    "priority", "latest_reading_date", "current_haemoglobin_g_dl", "pk", "patient_id", "name", "condition",
+    "district__name", "latest_delivery_type", "current_haemoglobin_date", "latest_bp_systolic",
+    "latest_bp_diastolic", "latest_bp_date", "reason_mask",
+)  # fmt: skip
 
 
-def high_risk_patient_pks(district=None, date_from=None, date_to=None, order="patient"):
+def high_risk_patient_pks(district=None, date_from=None, date_to=None, reasons=None, priorities=None, order="priority"):
     """The high-risk patients' primary keys in one of HIGH_RISK_ORDERS, for a table to page through
     (cache this list, then read each page's rows with high_risk_rows()). One query."""
-    sql, params = _high_risk_sql(district, date_from, date_to)
-    return [
-        pk for (pk,) in fetch_values(f"SELECT pk FROM ({sql}) high_risk ORDER BY {HIGH_RISK_ORDERS[order]}", params)
-    ]
+    sql, params = _high_risk_sql(district, date_from, date_to, reasons=reasons, priorities=priorities)
+    ordered = f"SELECT pk FROM ({sql}) listed ORDER BY {HIGH_RISK_ORDERS[order]}"
+    return [pk for (pk,) in fetch_values(ordered, params)]
 
 
 def high_risk_rows(pks, date_from=None, date_to=None):
@@ -69,51 +86,119 @@ def high_risk_rows(pks, date_from=None, date_to=None):
     if not pks:  # an empty page: there is no SQL for "none of no patients"
         return []
     sql, params = _high_risk_sql(None, date_from, date_to, patients=pks)
-    found = {row["pk"]: high_risk_row(row) for row in fetch(sql, params)}
-    return [found[pk] for pk in pks if pk in found]
+    pk = _HIGH_RISK_COLUMNS.index("pk")
+    found = {row[pk]: row for row in fetch_values(sql, params)}
+    return _as_high_risk_rows(found[key] for key in pks if key in found)
 
 
-def high_risk_row(row):
-    """A row of risk facts (_high_risk_sql()) as the API and pages show it."""
-    return {
-        "patient_id": row["patient_id"],
-        "name": row["name"],
-        "condition": row["condition"],
-        "delivery_type": row["latest_delivery_type"],
-        "reasons": clinical.risk_reasons(row["anaemia_keyword"], row["current_haemoglobin_g_dl"], row["had_caesarean"]),
-        "haemoglobin_g_dl": row["current_haemoglobin_g_dl"],
-        "severity": clinical.anaemia_severity(row["current_haemoglobin_g_dl"]),
-        "district": row["district__name"],
-    }
+def _as_high_risk_rows(rows):
+    """Rows of _high_risk_sql (tuples) as the API and pages show them: the prototype's keys (codes),
+    and the priority and reasons in words. 80,000 rows at a million follow-ups: the words, the
+    reasons of each mask (one list shared by the rows with the same reasons: read them, do not
+    change them) and each value's severity are worked out once, not per row."""
+    reasons = {}
+    for mask in range(1 << len(clinical.REASONS)):
+        chosen = [reason for bit, reason in enumerate(clinical.REASONS) if mask & (1 << bit)]
+        reasons[mask] = ([reason.code for reason in chosen], [reason.label for reason in chosen])
+    priority_labels = {level: clinical.priority_label(level) for level in clinical.PRIORITY_LEVELS}
+    severities, bands = {}, {}
+    found = []
+    for (priority, _, hb, _, patient_id, name, condition, district, delivery_type, hb_date, systolic, diastolic,
+         bp_date, mask) in rows:  # fmt: skip
+        if hb not in severities:
+            severities[hb] = clinical.anaemia_severity(hb)
+        if (systolic, diastolic) not in bands:
+            bands[systolic, diastolic] = clinical.blood_pressure_band(systolic, diastolic)
+        codes, words = reasons[mask]
+        found.append({
+            "patient_id": patient_id, "name": name, "condition": condition, "delivery_type": delivery_type,
+            "reasons": codes, "haemoglobin_g_dl": hb, "severity": severities[hb], "district": district,
+            "priority": priority, "priority_label": priority_labels[priority], "reason_labels": words,
+            "haemoglobin_date": _as_date(hb_date), "bp_systolic": systolic, "bp_diastolic": diastolic,
+            "bp_date": _as_date(bp_date), "bp_band": bands[systolic, diastolic],
+        })  # fmt: skip
+    return found
 
 
-def _high_risk_sql(district, date_from, date_to, patients=None):
-    """SQL for every high-risk patient in scope (or among `patients`) with her risk facts (the
-    many-patient twin of Patient.risk()): a reason from clinical.risk_reasons, read from her facts."""
+def _high_risk_sql(district, date_from, date_to, patients=None, reasons=None, priorities=None):
+    """SQL for every high-risk patient in scope (or among `patients`), _HIGH_RISK_COLUMNS: her
+    facts, her reasons as a bit mask (bit n: clinical.REASONS[n]), her triage priority and the date
+    of her latest reading; only those with one of `reasons` (codes) and one of `priorities`, when
+    given. The many-patient twin of Patient.risk(): both read clinical.REASONS and PRIORITIES."""
     ctes, params = Scope(district, date_from, date_to, patients=patients).ctes("facts")
+    columns = fact_columns()
+    chosen = [reason for reason in clinical.REASONS if reasons is None or reason.code in reasons]
+    mask = " + ".join(
+        f"CASE WHEN {reason.test.sql(columns)} THEN {1 << bit} ELSE 0 END"
+        for bit, reason in enumerate(clinical.REASONS)
+    )
+    hb_date, bp_date = "facts.current_haemoglobin_date", "facts.latest_bp_date"
     sql = f"""{ctes}
-    SELECT scope.id AS pk, scope.patient_id, scope.name, scope.condition, district.name AS district__name,
-        facts.latest_delivery_type, facts.anaemia_keyword,
-        CASE WHEN facts.n_caesarean > 0 THEN 1 ELSE 0 END AS had_caesarean, facts.current_haemoglobin_g_dl
+    SELECT {clinical.triage_priority_sql(columns)} AS priority,
+        CASE WHEN {hb_date} IS NULL THEN {bp_date} WHEN {bp_date} IS NULL OR {hb_date} >= {bp_date} THEN {hb_date}
+            ELSE {bp_date} END AS latest_reading_date,
+        facts.current_haemoglobin_g_dl, scope.id AS pk, scope.patient_id, scope.name, scope.condition,
+        district.name AS district__name, facts.latest_delivery_type, {hb_date}, facts.latest_bp_systolic,
+        facts.latest_bp_diastolic, {bp_date}, {mask} AS reason_mask
     FROM scope JOIN facts ON facts.patient_id = scope.id JOIN {DISTRICT} district ON district.id = scope.district_id
-    WHERE facts.anaemia_keyword OR facts.n_caesarean > 0
-        OR facts.current_haemoglobin_g_dl < {float(clinical.anaemia_cutoff_g_dl())}
+    WHERE {clinical.AnyOf(tuple(reason.test for reason in chosen)).sql(columns) if chosen else "1 = 0"}
     """
+    sql = f"SELECT {', '.join(_HIGH_RISK_COLUMNS)} FROM ({sql}) high_risk"
+    if priorities is not None:  # none of no priorities: nobody
+        priorities = [int(level) for level in priorities] or [0]
+        sql += f" WHERE priority IN ({', '.join(str(level) for level in priorities)})"
     return sql, params
 
 
-def high_risk_patients(district=None, date_from=None, date_to=None):
-    """Every high-risk patient once, with all her reasons (clinical.risk_reasons), her current
-    haemoglobin and its WHO severity, and her latest delivery's type; by patient_id. One query."""
-    sql, params = _high_risk_sql(district, date_from, date_to)
-    return [high_risk_row(row) for row in fetch(f"SELECT * FROM ({sql}) high_risk ORDER BY patient_id", params)]
+def high_risk_patients(district=None, date_from=None, date_to=None, reasons=None, priorities=None, order="priority"):
+    """Every high-risk patient once (or those with one of `reasons`, codes, and of `priorities`),
+    with all her reasons (clinical.REASONS), triage priority, current haemoglobin and its WHO
+    severity, latest blood pressure and her latest delivery's type; in one of HIGH_RISK_ORDERS,
+    most urgent first by default. One query."""
+    sql, params = _high_risk_sql(district, date_from, date_to, reasons=reasons, priorities=priorities)
+    return _as_high_risk_rows(fetch_values(f"{sql} ORDER BY {HIGH_RISK_ORDERS[order]}", params))
 
 
-def count_high_risk_patients(district=None, date_from=None, date_to=None):
+def count_high_risk_patients(district=None, date_from=None, date_to=None, reasons=None, priorities=None):
     """How many patients high_risk_patients() lists. One query."""
-    sql, params = _high_risk_sql(district, date_from, date_to)
-    ((count,),) = fetch_values(f"SELECT COUNT(*) FROM ({sql}) high_risk", params)
+    sql, params = _high_risk_sql(district, date_from, date_to, reasons=reasons, priorities=priorities)
+    ((count,),) = fetch_values(f"SELECT COUNT(*) FROM ({sql}) counted", params)
     return count
+
+
+# --- The patient list's columns, from the stored facts ---
+
+
+def priority_sql(patient_table_alias):
+    """SQL giving the triage priority of the patient row `patient_table_alias` from her stored facts
+    (NULL when she is not high-risk): to order a list of patients by it."""
+    table = PatientFacts._meta.db_table
+    columns = {field.column: f"facts.{field.column}" for field in PatientFacts._meta.concrete_fields}
+    return (
+        f"(SELECT CASE WHEN {clinical.HIGH_RISK_TEST.sql(columns)} THEN {clinical.triage_priority_sql(columns)} END "
+        f"FROM {table} facts WHERE facts.patient_id = {patient_table_alias}.id)"
+    )
+
+
+def latest_readings(patient_pks):
+    """For a page of patients (primary keys), what the patient list shows of each: her current
+    haemoglobin and its severity, latest blood pressure and its band, last visit date and triage
+    priority (None when not high-risk). {pk: dict}. One query."""
+    rows = PatientFacts.objects.filter(patient_id__in=list(patient_pks)).values()
+    found = {}
+    for facts in rows:
+        found[facts["patient_id"]] = {
+            "haemoglobin_g_dl": facts["current_haemoglobin_g_dl"],
+            "haemoglobin_date": facts["current_haemoglobin_date"],
+            "severity": clinical.anaemia_severity(facts["current_haemoglobin_g_dl"]),
+            "bp_systolic": facts["latest_bp_systolic"],
+            "bp_diastolic": facts["latest_bp_diastolic"],
+            "bp_date": facts["latest_bp_date"],
+            "bp_band": clinical.blood_pressure_band(facts["latest_bp_systolic"], facts["latest_bp_diastolic"]),
+            "last_visit_date": facts["latest_visit_date"],
+            "priority": clinical.triage_priority(facts),  # the rules the high-risk lists read
+        }
+    return found
 
 
 def _round(value):
@@ -124,40 +209,60 @@ def _rate(numerator, denominator):
     return None if not denominator else numerator / denominator
 
 
+def _count_where(condition, name):
+    """SQL counting the rows where `condition` holds (FILTER: cheaper than a SUM of CASE on both databases)."""
+    return f"COUNT(*) FILTER (WHERE {condition}) AS {name}"
+
+
 def _severity_counts_sql(column):
-    """SQL sums counting a haemoglobin column's values below the cut-off and in each of
+    """SQL counts of a haemoglobin column's values below the cut-off and in each of
     clinical.anaemia_severity's bands."""
     cutoff = float(clinical.anaemia_cutoff_g_dl())
     moderate, severe = clinical.MODERATE_BELOW_G_DL, clinical.SEVERE_BELOW_G_DL
-    return (
-        f"SUM(CASE WHEN {column} < {cutoff} THEN 1 ELSE 0 END) AS n_anaemic, "
-        f"SUM(CASE WHEN {column} < {cutoff} AND {column} >= {moderate} THEN 1 ELSE 0 END) AS n_mild, "
-        f"SUM(CASE WHEN {column} < {moderate} AND {column} >= {severe} THEN 1 ELSE 0 END) AS n_moderate, "
-        f"SUM(CASE WHEN {column} < {severe} THEN 1 ELSE 0 END) AS n_severe"
-    )
+    return ", ".join([
+        _count_where(f"{column} < {cutoff}", "n_anaemic"),
+        _count_where(f"{column} < {cutoff} AND {column} >= {moderate}", "n_mild"),
+        _count_where(f"{column} < {moderate} AND {column} >= {severe}", "n_moderate"),
+        _count_where(f"{column} < {severe}", "n_severe"),
+    ])  # fmt: skip
 
 
 def district_metrics(district=None, date_from=None, date_to=None):
     """Per district: patients, deliveries and the Caesarean rate, anaemia prevalence by her current
-    haemoglobin (overall and per WHO severity), the mean current haemoglobin, the mean recorded
-    weight and follow-ups per patient. Every rate comes with its numerator and denominator. One query."""
+    haemoglobin (overall and per WHO severity), the mean current haemoglobin, hypertension prevalence
+    (her latest blood pressure high, over patients with a reading; and how many severe), the patients
+    with each risk factor (n_<code> of clinical.RISK_FACTORS), the mean recorded weight and follow-ups
+    per patient. Every rate comes with its numerator and denominator. One query."""
     ctes, params = Scope(district, date_from, date_to).ctes("facts")
     current = "facts.current_haemoglobin_g_dl"
-    sql = f"""{ctes}
-    SELECT district.name AS district, COUNT(*) AS n_patients,
-        SUM(facts.n_deliveries) AS n_deliveries, SUM(facts.n_caesarean) AS n_caesarean,
-        COUNT({current}) AS n_with_haemoglobin, {_severity_counts_sql(current)},
-        AVG({current}) AS mean_haemoglobin_g_dl,
-        COUNT(scope.weight_kg) AS n_with_weight, AVG(scope.weight_kg) AS mean_weight_kg,
-        SUM(facts.n_followups) AS n_followups
-    FROM scope JOIN facts ON facts.patient_id = scope.id JOIN {DISTRICT} district ON district.id = scope.district_id
-    GROUP BY district.name
+    columns = fact_columns()
+    factors = ", ".join(_count_where(factor.test.sql(columns), f"n_{factor.code}") for factor in clinical.RISK_FACTORS)
+    # Grouped by the district's key, and named after: a name per row would widen what is grouped.
+    sql = f"""{ctes},
+    metrics AS (
+        SELECT scope.district_id, COUNT(*) AS n_patients,
+            SUM(facts.n_deliveries) AS n_deliveries, SUM(facts.n_caesarean) AS n_caesarean,
+            COUNT({current}) AS n_with_haemoglobin, {_severity_counts_sql(current)},
+            AVG({current}) AS mean_haemoglobin_g_dl,
+            COUNT(facts.latest_bp_systolic) AS n_with_blood_pressure,
+            {_count_where(clinical.HIGH_BLOOD_PRESSURE_TEST.sql(columns), "n_high_blood_pressure")},
+            {_count_where(clinical.SEVERE_BLOOD_PRESSURE_TEST.sql(columns), "n_severe_blood_pressure")},
+            {factors},
+            COUNT(scope.weight_kg) AS n_with_weight, AVG(scope.weight_kg) AS mean_weight_kg,
+            SUM(facts.n_followups) AS n_followups
+        FROM scope JOIN facts ON facts.patient_id = scope.id
+        GROUP BY scope.district_id
+    )
+    SELECT district.name AS district, metrics.*
+    FROM metrics JOIN {DISTRICT} district ON district.id = metrics.district_id
     ORDER BY district.name
     """
     rows = fetch(sql, params)
     for row in rows:
+        del row["district_id"]
         row["caesarean_rate"] = _rate(row["n_caesarean"], row["n_deliveries"])
         row["anaemia_prevalence"] = _rate(row["n_anaemic"], row["n_with_haemoglobin"])
+        row["hypertension_prevalence"] = _rate(row["n_high_blood_pressure"], row["n_with_blood_pressure"])
         row["followups_per_patient"] = _rate(row["n_followups"], row["n_patients"])
     return rows
 

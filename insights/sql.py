@@ -18,7 +18,7 @@ from django.db.models import AutoField
 
 from insights.models import SCREENED_VALUES, VALUE_SUMMARY, DeliveryFacts, PatientFacts, VisitJump
 from patients import clinical
-from patients.models import Delivery, DeliveryType, District, FollowUp, Patient
+from patients.models import Delivery, DeliveryTerm, DeliveryType, District, FollowUp, Patient
 
 PATIENT = Patient._meta.db_table
 DELIVERY = Delivery._meta.db_table
@@ -98,7 +98,8 @@ class Scope:
 
     def _scope(self):
         sql = (
-            f"SELECT p.id, p.patient_id, p.name, p.condition, p.district_id, p.weight_kg, p.height_cm FROM {PATIENT} p"
+            "SELECT p.id, p.patient_id, p.name, p.condition, p.district_id, p.weight_kg, p.height_cm, "
+            f"p.age_at_first_pregnancy FROM {PATIENT} p"
         )
         if not self.filtered:
             return f"{sql} WHERE p.voided_at IS NULL", []
@@ -159,14 +160,18 @@ class Scope:
 
     def _fu_counts(self):
         return (
-            f"SELECT patient_id, COUNT(*) AS n, {_value_summaries('followup')}, "
-            f"MAX(CASE WHEN {keyword_sql('diagnosis')} THEN 1 ELSE 0 END) AS keyword FROM fu GROUP BY patient_id"
+            f"SELECT patient_id, COUNT(*) AS n, {_value_summaries('followup')}, MAX(visit_date) AS latest, "
+            f"MAX(CASE WHEN bp_systolic IS NOT NULL AND bp_diastolic IS NOT NULL THEN {_bp_key()} END) AS bp_key, "
+            f"MAX(CASE WHEN {keyword_sql('diagnosis')} THEN 1 ELSE 0 END) AS keyword, "
+            f"MAX(CASE WHEN {hypertension_sql('diagnosis')} THEN 1 ELSE 0 END) AS hypertension "
+            "FROM fu GROUP BY patient_id"
         ), []
 
     def _dl_counts(self):
         return (
             f"SELECT patient_id, COUNT(*) AS n, {_value_summaries('delivery')}, "
             f"SUM(CASE WHEN type_of_delivery = '{DeliveryType.C_SECTION}' THEN 1 ELSE 0 END) AS n_caesarean, "
+            f"SUM(CASE WHEN term_of_delivery = '{DeliveryTerm.PRETERM}' THEN 1 ELSE 0 END) AS n_preterm, "
             "MAX(date_of_delivery) AS latest FROM dl GROUP BY patient_id"
         ), []
 
@@ -188,16 +193,23 @@ class Scope:
 
     def _facts(self):
         days = sql_dialect()["days"].format("first_after.day", "dl_counts.latest")
+        systolic, diastolic, bp_date = _bp_from_key("fu_counts.bp_key")
         return (
             f"""SELECT scope.id AS patient_id,
             COALESCE(fu_counts.n, 0) AS n_followups,
             COALESCE(dl_counts.n, 0) AS n_deliveries,
             COALESCE(dl_counts.n_caesarean, 0) AS n_caesarean,
+            COALESCE(dl_counts.n_preterm, 0) AS n_preterm,
             dl_counts.latest AS latest_delivery_date,
             latest_delivery.type_of_delivery AS latest_delivery_type,
             CASE WHEN fu_counts.keyword = 1 OR {keyword_sql("scope.condition")} THEN TRUE ELSE FALSE END
                 AS anaemia_keyword,
-            hb.latest AS current_haemoglobin_g_dl, hb.earliest AS first_haemoglobin_g_dl,
+            CASE WHEN fu_counts.hypertension = 1 OR {hypertension_sql("scope.condition")} THEN TRUE ELSE FALSE END
+                AS hypertension_keyword,
+            hb.latest AS current_haemoglobin_g_dl, hb.latest_day AS current_haemoglobin_date,
+            hb.earliest AS first_haemoglobin_g_dl,
+            {systolic} AS latest_bp_systolic, {diastolic} AS latest_bp_diastolic, {bp_date} AS latest_bp_date,
+            fu_counts.latest AS latest_visit_date,
             COALESCE(hb.n, 0) AS n_haemoglobin_readings,
             weight.earliest AS first_followup_weight_kg, weight.latest AS latest_followup_weight_kg,
             COALESCE(weight.n, 0) AS n_followup_weights,
@@ -267,6 +279,31 @@ class Scope:
 
 _VISIT_ORDER = "visit_date, visit_number"
 
+
+# Her latest blood pressure (clinical.latest_blood_pressure) is found in the pass that counts her
+# follow-ups, with no window of its own: each complete reading becomes one integer that orders as
+# (visit date, visit number) and carries both values, so the largest is her latest reading. Days
+# since 1900 (dates start in 1950) * 2^35 + visit number (< 2^15) * 2^20 + systolic * 2^10 +
+# diastolic (each at most 260 mmHg, < 2^10): below 2^52, exact in 64-bit integers. (%% is a % once
+# the driver has put in the parameters.)
+_BP_DAY, _BP_VISIT, _BP_VALUE = 2**35, 2**20, 2**10
+
+
+def _bp_key():
+    """SQL: a follow-up row's blood-pressure key."""
+    day = sql_dialect()["day_number"].format("visit_date")
+    return (
+        f"(CAST({day} AS BIGINT) * {_BP_DAY} + CAST(visit_number AS BIGINT) * {_BP_VISIT} "
+        f"+ bp_systolic * {_BP_VALUE} + bp_diastolic)"
+    )
+
+
+def _bp_from_key(key):
+    """SQL: (systolic, diastolic, date) of a blood-pressure key."""
+    date = sql_dialect()["from_day_number"].format(f"({key} / {_BP_DAY})")
+    return f"(({key} / {_BP_VALUE}) %% {_BP_VALUE})", f"({key} %% {_BP_VALUE})", date
+
+
 _LIVE_NEEDS = {
     "scope": (),
     "fu": ("scope",),
@@ -328,16 +365,18 @@ def _value_summaries(record):
 
 
 def _visit_values(column):
-    return f"(SELECT patient_id, visit_date, visit_number, {column} AS value FROM fu)"
+    return f"(SELECT patient_id, visit_date, visit_date AS day, visit_number, {column} AS value FROM fu)"
 
 
 def _ends(rows, order):
-    """SQL for each patient's first and latest non-empty `value` of `rows` by `order`, and how many
-    there are (`earliest`, `latest`, `n`): one ordering, numbered from the first with the count."""
+    """SQL for each patient's first and latest non-empty `value` of `rows` by `order`, the `day` of
+    the latest and how many there are (`earliest`, `latest`, `latest_day`, `n`): one ordering,
+    numbered from the first with the count."""
     return (
         "SELECT patient_id, MAX(CASE WHEN from_first = 1 THEN value END) AS earliest, "
-        "MAX(CASE WHEN from_first = n THEN value END) AS latest, MAX(n) AS n FROM ("
-        f"SELECT patient_id, value, ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY {order}) AS from_first, "
+        "MAX(CASE WHEN from_first = n THEN value END) AS latest, "
+        "MAX(CASE WHEN from_first = n THEN day END) AS latest_day, MAX(n) AS n FROM ("
+        f"SELECT patient_id, value, day, ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY {order}) AS from_first, "
         f"COUNT(*) OVER (PARTITION BY patient_id) AS n FROM {rows} numbered_rows WHERE value IS NOT NULL"
         ") numbered WHERE from_first = 1 OR from_first = n GROUP BY patient_id"
     )
@@ -352,6 +391,35 @@ def keyword_sql(column):
     return "(" + " OR ".join(f"{text} LIKE '%%{keyword}%%'" for keyword in clinical.ANAEMIA_KEYWORDS) + ")"
 
 
+def fact_columns():
+    """The SQL expression of each fact the clinical rules read (clinical.REASONS, PRIORITIES,
+    RISK_FACTORS), in a query joining `scope` and `facts`."""
+    columns = {field.column: f"facts.{field.column}" for field in PatientFacts._meta.concrete_fields}
+    columns.update(
+        age_at_first_pregnancy="scope.age_at_first_pregnancy",
+        height_cm="scope.height_cm",
+        bmi=clinical.BMI_SQL.format(
+            weight="CAST(scope.weight_kg AS DOUBLE PRECISION)", height="CAST(scope.height_cm AS DOUBLE PRECISION)"
+        ),
+    )
+    return columns
+
+
+def hypertension_sql(column):
+    """clinical.mentions_hypertension as SQL on a text column: word parts by LIKE, the whole words
+    by a regular expression, tried only where LIKE found the letters (a regular expression on every
+    row would cost a Python call a row on SQLite)."""
+    text = f"LOWER({column})" if connection.vendor == "postgresql" else column
+    tests = [f"{text} LIKE '%%{part}%%'" for part in clinical.HYPERTENSION_WORD_PARTS]
+    for word in clinical.HYPERTENSION_WHOLE_WORDS:
+        # PostgreSQL's \m and \M are a word's start and end; on SQLite, Django's REGEXP is Python's re.
+        whole = (
+            rf"{column} ~* '\m{word}\M'" if connection.vendor == "postgresql" else rf"{column} REGEXP '(?i)\b{word}\b'"
+        )
+        tests.append(f"({text} LIKE '%%{word}%%' AND {whole})")
+    return "(" + " OR ".join(tests) + ")"
+
+
 def NOT_MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
     if connection.vendor == "postgresql" or (connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)):
         return "NOT MATERIALIZED "
@@ -364,11 +432,22 @@ def MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
 
 
 def sql_dialect():
-    """The two date expressions SQLite and PostgreSQL spell differently (SQLite keeps dates as
-    ISO text, so its month is a prefix, not Django's TruncMonth, which is a Python call per row)."""
+    """The date expressions SQLite and PostgreSQL spell differently (SQLite keeps dates as ISO text,
+    so its month is a prefix, not Django's TruncMonth, which is a Python call per row); a day
+    number counts days since 1900-01-01."""
     if connection.vendor == "postgresql":
-        return {"month": "to_char({}, 'YYYY-MM')", "days": "({} - {})"}
-    return {"month": "substr({}, 1, 7)", "days": "CAST(julianday({}) - julianday({}) AS INTEGER)"}
+        return {
+            "month": "to_char({}, 'YYYY-MM')",
+            "days": "({} - {})",
+            "day_number": "({} - DATE '1900-01-01')",
+            "from_day_number": "(DATE '1900-01-01' + CAST({} AS INTEGER))",
+        }
+    return {
+        "month": "substr({}, 1, 7)",
+        "days": "CAST(julianday({}) - julianday({}) AS INTEGER)",
+        "day_number": "CAST(julianday({}) - 2415020.5 AS INTEGER)",  # 2415020.5: 1900-01-01
+        "from_day_number": "date(2415020.5 + {})",
+    }
 
 
 def fetch_values(sql, params):

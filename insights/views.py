@@ -7,9 +7,9 @@ from django.views.decorators.http import require_GET
 
 from insights import charts, queries
 from insights.cache import cached
-from insights.export import export_rows
-from insights.forms import InsightFilterForm
-from patients import audit
+from insights.export import HIGH_RISK_DOWNLOAD, export_rows
+from insights.forms import HighRiskFilterForm, InsightFilterForm
+from patients import audit, clinical, labels
 from patients.views import staff_permission
 
 # The dashboard's pages, in the order of its navigation (templates/insights/nav.html).
@@ -22,10 +22,6 @@ INSIGHT_PAGES = [
     ("insights:followups", "Follow-ups"),
     ("insights:anomalies", "Values to review"),
 ]
-
-
-def _rate(numerator, denominator):
-    return numerator / denominator if denominator else None
 
 
 @require_GET
@@ -44,9 +40,8 @@ def overview(request):
         (queries.deliveries_by_month, filters),
     )
     totals = {key: sum(row[key] for row in districts) for key in (
-        "n_patients", "n_deliveries", "n_caesarean", "n_anaemic", "n_with_haemoglobin", "n_followups")}  # fmt: skip
-    totals["caesarean_rate"] = _rate(totals["n_caesarean"], totals["n_deliveries"])
-    totals["anaemia_prevalence"] = _rate(totals["n_anaemic"], totals["n_with_haemoglobin"])
+        "n_patients", "n_deliveries", "n_caesarean", "n_anaemic", "n_with_haemoglobin", "n_high_blood_pressure",
+        "n_with_blood_pressure", "n_followups")}  # fmt: skip
     totals["n_high_risk"] = n_high_risk
     context.update(
         scope=scope,
@@ -55,10 +50,8 @@ def overview(request):
             _chart("weight", charts.average_weight_chart(weights, scope), weights,
                    ["district", "average_weight", "n_patients", "average_latest_followup_weight"]),
             _chart("anaemia", charts.anaemia_chart(districts, scope), districts,
-                   ["district", "n_with_haemoglobin", "n_anaemic", "n_mild", "n_moderate", "n_severe",
-                    "anaemia_prevalence"]),
-            _chart("caesarean", charts.caesarean_chart(districts, scope), districts,
-                   ["district", "n_deliveries", "n_caesarean", "caesarean_rate"]),
+                   ["district", "anaemia_prevalence", "mild_share", "moderate_share", "severe_share"]),
+            _chart("caesarean", charts.caesarean_chart(districts, scope), districts, ["district", "caesarean_rate"]),
             _chart("deliveries", charts.deliveries_by_month_chart(by_month, scope), by_month,
                    ["month", "delivery_type", "n_deliveries"]),
             _chart("visits", charts.visit_trends_chart(by_visit, scope), by_visit,
@@ -71,53 +64,42 @@ def overview(request):
 
 def _chart(name, figure, rows, columns):
     """A chart for the page: its figure (None draws the empty state) and its numbers as a table."""
-    return {
-        "id": f"chart-{name}",
-        "data_id": f"chart-{name}-data",
-        "figure": figure,
-        "header": [heading(column) for column in columns],
-        "rows": [[_cell(row[column]) for column in columns] for row in rows],
-    }
-
-
-# Units at the end of a column name, as staff read them; names that read better otherwise.
-_UNITS = (("_g_dl", "g/dL"), ("_kg", "kg"))
-_HEADINGS = {"label": "Group", "n_caesarean": "Caesareans (n)"}
+    return {"id": f"chart-{name}", "data_id": f"chart-{name}-data", "figure": figure, **_rows(rows, columns)}
 
 
 def heading(column):
-    """A table column's heading in words: "n_with_haemoglobin" -> "With haemoglobin (n)",
-    "mean_haemoglobin_g_dl" -> "Mean haemoglobin (g/dL)", "caesarean_rate" -> "Caesarean rate"."""
-    if column in _HEADINGS:
-        return _HEADINGS[column]
-    suffix = ""
-    for ending, unit in _UNITS:
-        if column.endswith(ending):
-            column, suffix = column.removesuffix(ending), f" ({unit})"
-    if column.startswith("n_"):
-        column, suffix = column.removeprefix("n_"), " (n)"
-    words = column.replace("_", " ").replace("followup", "follow-up")
-    return words[:1].upper() + words[1:] + suffix
+    """A table column's heading in words with its unit (patients.labels.column): a row key, or a
+    (row key, heading) pair for a heading of its own."""
+    return column[1] if isinstance(column, tuple) else labels.column(column)
 
 
-def _cell(value):
-    if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
-    return value
+def _cell(row, column):
+    """A row's value as a person reads it: a rate as "54.6% (120 of 220)", a code in words, a
+    number rounded."""
+    key = column[0] if isinstance(column, tuple) else column
+    if key in labels.RATES:
+        numerator, denominator = labels.RATES[key]
+        return labels.percent(row[numerator], row[denominator])
+    value = labels.cell_words(row, key)
+    return f"{round(value, 2):g}" if isinstance(value, float) else value
 
 
-def _table(title, rows, columns, links=None):
-    """A table for the page: `columns` are row keys; `links` maps a column to a function of the row
-    giving the URL its cell links to."""
+def _rows(rows, columns, links=None):
+    """`columns` (see heading()) of `rows` for a table: its header and its cells; `links` maps a
+    column to a function of the row giving the URL its cell links to."""
     links = links or {}
     return {
-        "title": title,
         "header": [heading(column) for column in columns],
         "rows": [
-            [{"text": _cell(row[c]), "url": links[c](row)} if c in links else _cell(row[c]) for c in columns]
+            [{"text": _cell(row, c), "url": links[c](row)} if c in links else _cell(row, c) for c in columns]
             for row in rows
         ],
     }
+
+
+def _table(title, rows, columns, links=None, note=""):
+    """A table for the page, with a `note` under its title that says how to read it."""
+    return {"title": title, "note": note, **_rows(rows, columns, links)}
 
 
 def _analysis_page(request, title, build):
@@ -130,10 +112,20 @@ def _analysis_page(request, title, build):
     return render(request, "insights/analysis.html", context)
 
 
-DISTRICT_COLUMNS = [
-    "district", "n_patients", "n_deliveries", "n_caesarean", "caesarean_rate", "n_with_haemoglobin", "n_anaemic",
-    "n_mild", "n_moderate", "n_severe", "anaemia_prevalence", "mean_haemoglobin_g_dl", "mean_weight_kg",
-    "n_followups", "followups_per_patient",
+# The districts page's tables: (title, columns, note). One wide table would not be read.
+DISTRICT_TABLES = [
+    ("Deliveries and anaemia", [
+        "district", "n_patients", "n_deliveries", "caesarean_rate", "anaemia_prevalence", "n_mild", "n_moderate",
+        "n_severe", "mean_haemoglobin_g_dl",
+    ], "Anaemia by her current haemoglobin (her latest reading, at delivery or follow-up), over the patients "
+       "with a reading; WHO's severity bands."),
+    ("Blood pressure", ["district", "n_with_blood_pressure", "hypertension_prevalence", "severe_blood_pressure_share"],
+     "Hypertension by her latest blood pressure reading, over the patients with a reading."),
+    ("Risk factors", ["district", "n_patients", *(f"{factor.code}_share" for factor in clinical.RISK_FACTORS)],
+     "Patients with each risk factor, as a share of the district's patients. Risk factors are worth knowing "
+     "but do not make a patient high-risk by themselves."),
+    ("Weight and follow-ups", ["district", "mean_weight_kg", "n_with_weight", "n_followups", "followups_per_patient"],
+     "Mean of the patients' recorded weight; follow-ups per patient over all the district's patients."),
 ]  # fmt: skip
 
 
@@ -145,8 +137,10 @@ def districts(request):
         charts_ = [
             _chart("anaemia", charts.anaemia_chart(rows, scope), [], []),
             _chart("caesarean", charts.caesarean_chart(rows, scope), [], []),
+            _chart("blood-pressure", charts.blood_pressure_chart(rows, scope), [], []),
         ]
-        return charts_, [_table("District metrics", rows, DISTRICT_COLUMNS)], ""
+        tables = [_table(title, rows, columns, note=note) for title, columns, note in DISTRICT_TABLES]
+        return charts_, tables, ""
 
     return _analysis_page(request, "Districts", build)
 
@@ -167,7 +161,9 @@ def trends(request):
         ]
         tables = [
             _table("Change from each patient's first visit to her latest", [change],
-                   ["n_weight", "mean_weight_change_kg", "n_haemoglobin", "mean_haemoglobin_change_g_dl"]),
+                   [("n_weight", "Patients with two or more weights (n)"), "mean_weight_change_kg",
+                    ("n_haemoglobin", "Patients with two or more haemoglobin readings (n)"),
+                    "mean_haemoglobin_change_g_dl"]),
             _table("By visit number", by_visit, ["visit_number", *TREND_COLUMNS]),
             _table("By month of visit", by_month, ["month", *TREND_COLUMNS]),
         ]  # fmt: skip
@@ -177,9 +173,8 @@ def trends(request):
 
 
 OUTCOME_COLUMNS = [
-    "label", "n_deliveries", "n_haemoglobin_at_delivery", "n_anaemic_at_delivery", "anaemia_at_delivery_rate",
-    "mean_haemoglobin_at_delivery", "n_haemoglobin_next_visit", "n_anaemic_next_visit", "anaemia_next_visit_rate",
-    "mean_haemoglobin_next_visit", "n_term_recorded", "n_preterm", "preterm_share",
+    "delivery_type", "n_deliveries", "anaemia_at_delivery_rate", "mean_haemoglobin_at_delivery",
+    "anaemia_next_visit_rate", "mean_haemoglobin_next_visit", "preterm_share",
 ]  # fmt: skip
 
 
@@ -209,15 +204,15 @@ def deliveries(request):
         (outcomes,) = cached((queries.delivery_outcomes, filters))
         rows = outcomes["by_delivery_type"]
         charts_ = [_chart("outcomes", charts.delivery_outcomes_chart(rows, scope), [], [])]
-        return charts_, [_table("By delivery type", rows, OUTCOME_COLUMNS)], chi_square_in_words(outcomes["chi_square"])
+        table = _table("By delivery type", rows, OUTCOME_COLUMNS, note=(
+            "Anaemic: haemoglobin below the cut-off, over the deliveries with a reading at delivery, or at the "
+            "first follow-up after it (the next visit)."))  # fmt: skip
+        return charts_, [table], chi_square_in_words(outcomes["chi_square"])
 
     return _analysis_page(request, "Delivery type and anaemia", build)
 
 
-EFFECT_COLUMNS = [
-    "label", "n_patients", "n_with_change", "mean_haemoglobin_change_g_dl", "n_anaemic_at_first", "n_resolved",
-    "resolved_share",
-]  # fmt: skip
+EFFECT_COLUMNS = ["n_patients", "n_with_change", "mean_haemoglobin_change_g_dl", "resolved_share"]
 
 
 @require_GET
@@ -231,15 +226,17 @@ def followups(request):
             _chart("timing", charts.followup_effect_chart(by_timing, "days to the first follow-up", scope), [], []),
         ]
         tables = [
-            _table("By number of follow-ups", by_count, EFFECT_COLUMNS),
-            _table("By days from her latest delivery to the first follow-up after it", by_timing, EFFECT_COLUMNS),
-        ]
+            _table("By number of follow-ups", by_count, [("label", "Follow-ups"), *EFFECT_COLUMNS]),
+            _table("By days from her latest delivery to the first follow-up after it", by_timing,
+                   [("label", "Days to the first follow-up"), *EFFECT_COLUMNS]),
+        ]  # fmt: skip
         return charts_, tables, ""
 
     return _analysis_page(request, "Follow-up frequency and timing", build)
 
 
 ANOMALIES_PER_PAGE = 50
+ANOMALY_COLUMNS = ["patient_id", "record", "date", "visit_number", "field", "value", "rule", "score", "reference"]
 
 
 @require_GET
@@ -249,41 +246,47 @@ def anomalies(request):
         (rows,) = cached((queries.anomalies, filters))
         page = Paginator(rows, ANOMALIES_PER_PAGE).get_page(request.GET.get("page"))
         table = _table(
-            f"{len(rows)} values to review, largest first", page.object_list,
-            ["patient_id", "record", "date", "visit_number", "field", "value", "rule", "score", "reference"],
+            f"{len(rows)} values to review, largest first", page.object_list, ANOMALY_COLUMNS,
             links={"patient_id": lambda row: reverse("patients:detail", args=[row["patient_id"]])},
         )  # fmt: skip
         table["page"] = page
         return [], [table], (
-            "Values inside their plausible range that deserve a second look: more than 3 standard deviations "
-            "from their district's mean (score: the z-score), or a change since the previous visit of more "
-            "than 5 kg or 3 g/dL (score: the change). Flagged for review, never removed."
+            f"Values inside their plausible range that deserve a second look: more than {clinical.OUTLIER_SD:g} "
+            f"standard deviations from their district's mean (score: the z-score), or a change since the previous "
+            f"visit of more than {clinical.WEIGHT_JUMP_KG:g} kg or {clinical.HAEMOGLOBIN_JUMP_G_DL:g} g/dL (score: "
+            "the change). Flagged for review, never removed."
         )  # fmt: skip
 
     return _analysis_page(request, "Values to review", build)
 
 
 HIGH_RISK_PER_PAGE = 50
-HIGH_RISK_SORTS = {"patient": "Patient ID", "district": "District", "haemoglobin": "Haemoglobin, lowest first"}
-HIGH_RISK_COLUMNS = ["patient_id", "name", "district", "reasons", "haemoglobin_g_dl", "severity", "delivery_type",
-                     "condition"]  # fmt: skip
+HIGH_RISK_SORTS = {
+    "priority": "Priority, latest reading first",
+    "patient": "Patient ID",
+    "district": "District",
+    "haemoglobin": "Haemoglobin, lowest first",
+}
 
 
 @require_GET
 @staff_permission("patients.view_patient")
 def high_risk(request):
-    form = InsightFilterForm(request.GET or None)
+    form = HighRiskFilterForm(request.GET or None)
     context = {"form": form, "title": "High-risk patients", "scope": "", "insight_pages": INSIGHT_PAGES,
-               "sorts": list(HIGH_RISK_SORTS.items())}  # fmt: skip
+               "sorts": list(HIGH_RISK_SORTS.items()), "reasons": clinical.REASONS,
+               "priorities": clinical.PRIORITIES}  # fmt: skip
     if form.is_bound and not form.is_valid():
-        return render(request, "insights/high_risk.html", context)
-    filters, sort = form.filters(), request.GET.get("sort", "patient")
+        return render(request, "insights/high_risk.html", context, status=400)
+    filters, sort = form.filters(), request.GET.get("sort", "priority")
     if sort not in HIGH_RISK_SORTS:
-        sort = "patient"
+        sort = "priority"
     if request.GET.get("format") in ("csv", "xlsx"):
-        rows = queries.high_risk_patients(**filters)
+        rows = queries.high_risk_patients(**filters, order=sort)
         audit.log_export(request, f"High-risk patients ({request.GET['format']}): {form.scope()}", len(rows))
-        return export_rows(rows, HIGH_RISK_COLUMNS, "high-risk-patients", request.GET["format"])
+        table = [{heading: value(row) for heading, value in HIGH_RISK_DOWNLOAD} for row in rows]
+        return export_rows(table, [heading for heading, _ in HIGH_RISK_DOWNLOAD], "high-risk-patients",
+                           request.GET["format"])  # fmt: skip
     # The ordered list of who is high-risk is cached; each page reads only its own 50 patients.
     (pks,) = cached((queries.high_risk_patient_pks, {**filters, "order": sort}))
     page = Paginator(pks, HIGH_RISK_PER_PAGE).get_page(request.GET.get("page"))

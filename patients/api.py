@@ -92,10 +92,24 @@ class FollowUpSerializer(PatientRecordSerializer):
 
 class RiskSerializer(serializers.Serializer):
     high_risk = serializers.BooleanField()
-    reasons = serializers.ListField(child=serializers.ChoiceField(
-        [clinical.ANAEMIA_KEYWORD, clinical.LOW_HAEMOGLOBIN, clinical.C_SECTION]))  # fmt: skip
+    reasons = serializers.ListField(child=serializers.ChoiceField(clinical.REASON_CODES))
+    reason_labels = serializers.ListField(child=serializers.CharField(), help_text="The reasons in words, in order.")
+    priority = serializers.ChoiceField(
+        clinical.PRIORITY_LEVELS, allow_null=True, help_text="Triage priority when high-risk: 1 (urgent) to 3."
+    )
+    priority_label = serializers.CharField(help_text='In words, e.g. "Priority 1 (urgent)"; empty when not high-risk.')
     haemoglobin_g_dl = serializers.FloatField(allow_null=True, help_text="Her current (latest) reading, g/dL.")
+    haemoglobin_date = serializers.DateField(allow_null=True)
     severity = serializers.ChoiceField(["none", "mild", "moderate", "severe"], allow_null=True)
+    bp_systolic = serializers.IntegerField(allow_null=True, help_text="Her latest blood pressure, mmHg.")
+    bp_diastolic = serializers.IntegerField(allow_null=True)
+    bp_date = serializers.DateField(allow_null=True)
+    bp_band = serializers.ChoiceField(["normal", "high", "severe"], allow_null=True)
+    risk_factors = serializers.ListField(
+        child=serializers.ChoiceField(clinical.RISK_FACTOR_CODES),
+        help_text="Risk factors (they do not make her high-risk by themselves).",
+    )
+    risk_factor_labels = serializers.ListField(child=serializers.CharField())
 
 
 class PatientSerializer(StrictModelSerializer):
@@ -147,13 +161,28 @@ class PatientDetailSerializer(PatientSerializer):
 
     @extend_schema_field(RiskSerializer)
     def get_risk(self, patient):
-        risk = patient.risk(patient.delivery_list, patient.followup_list)
-        return {
-            "high_risk": risk.high_risk,
-            "reasons": risk.reasons,
-            "haemoglobin_g_dl": risk.haemoglobin_g_dl,
-            "severity": risk.severity,
-        }
+        return risk_as_json(patient.risk(patient.delivery_list, patient.followup_list))
+
+
+def risk_as_json(risk):
+    """A clinical.Risk as RiskSerializer describes it: codes, and their words beside them."""
+    current, bp = risk.current, risk.blood_pressure
+    return {
+        "high_risk": risk.high_risk,
+        "reasons": risk.reasons,
+        "reason_labels": [clinical.label(code) for code in risk.reasons],
+        "priority": risk.priority,
+        "priority_label": clinical.priority_label(risk.priority),
+        "haemoglobin_g_dl": risk.haemoglobin_g_dl,
+        "haemoglobin_date": current.date if current else None,
+        "severity": risk.severity,
+        "bp_systolic": bp.systolic if bp else None,
+        "bp_diastolic": bp.diastolic if bp else None,
+        "bp_date": bp.date if bp else None,
+        "bp_band": risk.blood_pressure_band,
+        "risk_factors": risk.factors,
+        "risk_factor_labels": [clinical.label(code) for code in risk.factors],
+    }
 
 
 def _field_values(instance):

@@ -255,7 +255,9 @@ class CohortGenerator:
             )
         )
         last_delivery = self.deliveries(index, batch, first_pregnancy, weight, base_hb, caesarean_share)
-        self.followups(index, batch, last_delivery, weight, base_hb)
+        # A woman with a hypertensive disorder in her notes has higher readings (ISSHP: most stay above 140/90).
+        pressure = (28, 18) if clinical.mentions_hypertension(condition) else (0, 0)
+        self.followups(index, batch, last_delivery, weight, base_hb, pressure)
 
     def deliveries(self, index, batch, first_pregnancy, weight, base_hb, caesarean_share):
         rng = self.rng
@@ -288,7 +290,7 @@ class CohortGenerator:
             )
         return day
 
-    def followups(self, index, batch, last_delivery, weight, base_hb):
+    def followups(self, index, batch, last_delivery, weight, base_hb, pressure=(0, 0)):
         rng = self.rng
         (low, high) = self.pick(FIRST_VISIT_DELAYS)
         day = last_delivery + datetime.timedelta(days=rng.randint(low, high))
@@ -302,7 +304,7 @@ class CohortGenerator:
             hb = hb + rng.uniform(0.0, 0.25)
             reading = self.bounded(hb + rng.gauss(0, 0.35), 0, 5.0, 16.8)
             visit_weight = max(weight - 1, visit_weight - rng.uniform(0, 1.5))
-            systolic = int(self.bounded(112, 12, 85, 185, 0))
+            systolic = int(self.bounded(112 + pressure[0], 12, 85, 185, 0))
             diagnosis = ""
             if reading < clinical.anaemia_cutoff_g_dl() and rng.random() < 0.3:
                 diagnosis = rng.choice(ANAEMIA_DIAGNOSES)
@@ -314,7 +316,7 @@ class CohortGenerator:
                     visit,
                     day.isoformat(),
                     systolic,
-                    min(systolic - 15, int(self.bounded(73, 9, 50, 115, 0))),
+                    min(systolic - 15, int(self.bounded(73 + pressure[1], 9, 50, 115, 0))),
                     round(visit_weight + rng.gauss(0, 0.4), 1),
                     reading if rng.random() < 0.9 else None,
                     diagnosis,

@@ -479,7 +479,8 @@ class Patient(Voidable):
     def risk(self, deliveries=None, followups=None):
         """Her clinical.Risk from her deliveries and follow-ups (given, or read from her prefetched
         relations), in Python. The one-patient twin of the high-risk SQL (insights.queries), which
-        says the same for many patients; the insights tests hold the two to agreement.
+        says the same for many patients from the same rules (clinical.REASONS, PRIORITIES,
+        RISK_FACTORS); insights/tests/test_risk_twins.py holds the two to agreement.
         """
         deliveries = self.deliveries.all() if deliveries is None else deliveries
         followups = self.followups.all() if followups is None else followups
@@ -487,13 +488,23 @@ class Patient(Voidable):
             [(d.date_of_delivery, clinical.DELIVERY, d.haemoglobin_at_delivery) for d in deliveries]
             + [(f.visit_date, clinical.FOLLOW_UP, f.haemoglobin_g_dl, f.visit_number) for f in followups]
         )
-        anaemia_keyword = clinical.mentions_anaemia(self.condition) or any(
-            clinical.mentions_anaemia(f.diagnosis) for f in followups
+        blood_pressure = clinical.latest_blood_pressure(
+            [(f.visit_date, f.visit_number, f.bp_systolic, f.bp_diastolic) for f in followups]
         )
-        had_caesarean = any(d.is_caesarean for d in deliveries)
-        return clinical.Risk(
-            clinical.risk_reasons(anaemia_keyword, current.value if current else None, had_caesarean), current
-        )
+        notes = [self.condition, *(f.diagnosis for f in followups)]
+        facts = {
+            "anaemia_keyword": any(clinical.mentions_anaemia(text) for text in notes),
+            "hypertension_keyword": any(clinical.mentions_hypertension(text) for text in notes),
+            "current_haemoglobin_g_dl": current.value if current else None,
+            "n_caesarean": sum(d.is_caesarean for d in deliveries),
+            "n_preterm": sum(d.term_of_delivery == DeliveryTerm.PRETERM for d in deliveries),
+            "latest_bp_systolic": blood_pressure.systolic if blood_pressure else None,
+            "latest_bp_diastolic": blood_pressure.diastolic if blood_pressure else None,
+            "age_at_first_pregnancy": self.age_at_first_pregnancy,
+            "height_cm": self.height_cm,
+            "bmi": clinical.body_mass_index(self.height_cm, self.weight_kg),
+        }
+        return clinical.assess(facts, current, blood_pressure)
 
     def validate_constraints(self, exclude=None):
         """Django's checks, with a patient_id taken (in any case, by a patient in use or voided: she

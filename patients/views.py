@@ -4,7 +4,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Prefetch
+from django.db.models import F, Max, Prefetch
+from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -12,11 +13,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from insights import charts, queries
 from patients import audit, clinical
+from patients.attention import needs_attention
 from patients.forms import DeliveryForm, FollowUpForm, PatientForm, PatientSearchForm, VoidForm
 from patients.models import Delivery, FollowUp, Patient
 from patients.voiding import VoidRefused, void
 
 PATIENTS_PER_PAGE = 25
+PATIENT_SORTS = {"patient": "Patient ID", "priority": "Priority, most urgent first"}
 
 
 def staff_permission(perm):
@@ -35,8 +38,18 @@ def patient_list(request):
     patients = Patient.objects.select_related("district")
     if form.is_valid():
         patients = patients.search(form.cleaned_data["q"]).in_district(form.cleaned_data["district"])
+    sort = request.GET.get("sort") if request.GET.get("sort") in PATIENT_SORTS else "patient"
+    if sort == "priority":
+        # Most urgent first, then the rest by patient ID; her priority is read from her stored facts.
+        table = Patient._meta.db_table
+        patients = patients.annotate(priority=RawSQL(queries.priority_sql(table), [])).order_by(
+            F("priority").asc(nulls_last=True), "patient_id"
+        )
     page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "patients/list.html", {"form": form, "page": page})
+    readings = queries.latest_readings(patient.pk for patient in page.object_list)
+    rows = [(patient, readings.get(patient.pk, {})) for patient in page.object_list]
+    context = {"form": form, "page": page, "rows": rows, "sort": sort, "sorts": PATIENT_SORTS.items()}
+    return render(request, "patients/list.html", context)
 
 
 @require_GET
@@ -62,6 +75,8 @@ def patient_detail(request, patient_id):
         "patient": patient,
         "deliveries": deliveries,
         "followups": followups,
+        "risk": risk,
+        "attention": needs_attention(patient, risk, deliveries, followups),
         "current_hb": risk.current,
         "severity": risk.severity,
     }

@@ -5,11 +5,7 @@ from django.db import migrations, models
 
 
 def compute_facts(apps, schema_editor):
-    """Work out the facts of the patients already recorded (nothing to do in a new database)."""
-    if apps.get_model("patients", "Patient").objects.exists():
-        from insights.facts import refresh
-
-        refresh()
+    """Nothing: the latest migration of the facts works them out (refresh() writes today's columns)."""
 
 
 class Migration(migrations.Migration):

@@ -6,6 +6,8 @@ Slow and simple on purpose: it reads whole tables, which the real queries must n
 """
 
 import math
+import re
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -21,8 +23,9 @@ class Records:
     def __init__(self, district=None, date_from=None, date_to=None):
         patients = _frame(
             Patient.objects.values("id", "patient_id", "district__name", "district_id", "weight_kg", "height_cm",
-                                   "condition", "name"),
-            ["id", "patient_id", "district__name", "district_id", "weight_kg", "height_cm", "condition", "name"],
+                                   "condition", "name", "age_at_first_pregnancy"),
+            ["id", "patient_id", "district__name", "district_id", "weight_kg", "height_cm", "condition", "name",
+             "age_at_first_pregnancy"],
         )  # fmt: skip
         deliveries = _frame(
             Delivery.objects.values("id", "patient_id", "date_of_delivery", "type_of_delivery", "term_of_delivery",
@@ -71,6 +74,18 @@ class Records:
     def current_hb(self):
         return self.readings().groupby("patient_id")["hb"].last()
 
+    def current_reading(self):
+        """Each patient's current haemoglobin reading: its value (hb) and date."""
+        return self.readings().groupby("patient_id")[["hb", "date"]].last()
+
+    def latest_bp(self):
+        """Each patient's latest follow-up with both blood pressure values (by visit date, then
+        visit number): systolic, diastolic and date."""
+        f = self.followups.dropna(subset=["bp_systolic", "bp_diastolic"])
+        f = f.sort_values(["patient_id", "visit_date", "visit_number"])
+        latest = f.groupby("patient_id")[["bp_systolic", "bp_diastolic", "visit_date"]].last()
+        return latest.rename(columns={"bp_systolic": "systolic", "bp_diastolic": "diastolic", "visit_date": "date"})
+
     def first_hb(self):
         return self.readings().groupby("patient_id")["hb"].first()
 
@@ -89,6 +104,70 @@ def _mentions(text):
     return any(word in text for word in ("anemia", "anaemia", "anemic", "anaemic", "low hb", "hb low"))
 
 
+# DESIGN.md, "Hypertension by keyword": word parts anywhere, abbreviations only as whole words.
+HYPERTENSION_PARTS = ("hypertens", "eclampsia")
+HYPERTENSION_WORDS = {"pih", "htn", "hellp"}
+
+
+def _mentions_hypertension(text):
+    text = (text or "").lower()
+    words = set(re.findall(r"\w+", text))
+    return any(part in text for part in HYPERTENSION_PARTS) or bool(words & HYPERTENSION_WORDS)
+
+
+def bp_band(systolic, diastolic):
+    """DESIGN.md, "Hypertension by value": >= 160 or >= 110 severe, >= 140 or >= 90 high."""
+    if systolic is None or diastolic is None:
+        return None
+    if systolic >= 160 or diastolic >= 110:
+        return "severe"
+    if systolic >= 140 or diastolic >= 90:
+        return "high"
+    return "normal"
+
+
+def priority(hb, band, hypertension_keyword):
+    """DESIGN.md, "Triage priority", of a patient already known to be high-risk."""
+    if (hb is not None and hb < 7) or band == "severe":
+        return 1
+    if (hb is not None and hb < 10) or band == "high" or hypertension_keyword:
+        return 2
+    return 3
+
+
+def bmi_below_18_5(height_cm, weight_kg):
+    """Body-mass index below 18.5, in exact arithmetic from the recorded decimals."""
+    if _missing(height_cm) or _missing(weight_kg):
+        return False
+    metres = Fraction(repr(float(height_cm))) / 100
+    return Fraction(repr(float(weight_kg))) / (metres * metres) < Fraction(37, 2)
+
+
+def risk_factors(patient, n_preterm):
+    """DESIGN.md, "Risk factors", in its order."""
+    factors = []
+    if not _missing(patient["age_at_first_pregnancy"]) and patient["age_at_first_pregnancy"] < 20:
+        factors.append("adolescent_pregnancy")
+    if not _missing(patient["height_cm"]) and patient["height_cm"] < 145:
+        factors.append("short_stature")
+    if bmi_below_18_5(patient["height_cm"], patient["weight_kg"]):
+        factors.append("underweight")
+    if n_preterm:
+        factors.append("preterm_delivery")
+    return factors
+
+
+RISK_FACTOR_CODES = ("adolescent_pregnancy", "short_stature", "underweight", "preterm_delivery")
+
+
+def _missing(value):
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _int_or_none(value):
+    return None if _missing(value) else int(value)
+
+
 def severity(hb):
     if hb < 7:
         return "severe"
@@ -100,37 +179,77 @@ def severity(hb):
 
 
 def high_risk_patients(records):
-    current = records.current_hb()
+    """{patient_id: row} of every high-risk patient, her reasons in DESIGN.md's order."""
+    current = records.current_reading()
+    bps = records.latest_bp()
     rows = {}
     for pk, patient in records.patients.iterrows():
         own_followups = records.followups[records.followups["patient_id"] == pk]
         own_deliveries = records.deliveries[records.deliveries["patient_id"] == pk].sort_values("date_of_delivery")
-        hb = current.get(pk)
+        hb = float(current.loc[pk, "hb"]) if pk in current.index else None
+        hb_date = current.loc[pk, "date"] if pk in current.index else None
+        systolic, diastolic, bp_date = (
+            (int(bps.loc[pk, "systolic"]), int(bps.loc[pk, "diastolic"]), bps.loc[pk, "date"])
+            if pk in bps.index else (None, None, None)
+        )  # fmt: skip
+        band = bp_band(systolic, diastolic)
+        notes = [patient["condition"], *own_followups["diagnosis"]]
+        hypertension_keyword = any(_mentions_hypertension(text) for text in notes)
         reasons = []
-        if _mentions(patient["condition"]) or any(_mentions(text) for text in own_followups["diagnosis"]):
+        if any(_mentions(text) for text in notes):
             reasons.append("anaemia_keyword")
         if hb is not None and hb < CUTOFF:
             reasons.append("low_haemoglobin")
         if (own_deliveries["type_of_delivery"] == "c_section").any():
             reasons.append("c_section")
+        if band in ("high", "severe"):
+            reasons.append("high_blood_pressure")
+        if hypertension_keyword:
+            reasons.append("hypertension_keyword")
         if reasons:
+            dates = [day for day in (hb_date, bp_date) if day is not None]
             rows[patient["patient_id"]] = {
                 "reasons": reasons,
-                "haemoglobin_g_dl": None if hb is None else float(hb),
+                "priority": priority(hb, band, hypertension_keyword),
+                "haemoglobin_g_dl": hb,
+                "haemoglobin_date": hb_date,
                 "severity": None if hb is None else severity(hb),
+                "bp_systolic": systolic,
+                "bp_diastolic": diastolic,
+                "bp_date": bp_date,
+                "bp_band": band,
+                "latest_reading_date": max(dates) if dates else None,
                 "delivery_type": own_deliveries["type_of_delivery"].iloc[-1] if len(own_deliveries) else None,
                 "district": patient["district__name"],
             }
     return rows
 
 
+def by_priority(rows):
+    """The patient_ids of high_risk_patients' rows in the default order: priority, then her latest
+    reading (haemoglobin or blood pressure) most recent first, none last, then patient_id."""
+
+    def key(item):
+        patient_id, row = item
+        day = row["latest_reading_date"]
+        return (row["priority"], day is None, -(day.toordinal() if day else 0), patient_id)
+
+    return [patient_id for patient_id, _ in sorted(rows.items(), key=key)]
+
+
 def district_metrics(records):
     current = records.current_hb()
+    bps = records.latest_bp()
+    preterm = records.deliveries[records.deliveries["term_of_delivery"] == "preterm"].groupby("patient_id").size()
     rows = {}
     for name, patients in records.patients.groupby("district__name"):
         ids = set(patients["id"])
         deliveries = records.deliveries[records.deliveries["patient_id"].isin(ids)]
         hbs = current[current.index.isin(ids)]
+        bands = [bp_band(row.systolic, row.diastolic) for row in bps[bps.index.isin(ids)].itertuples()]
+        factors = [
+            factor for pk, patient in patients.iterrows() for factor in risk_factors(patient, int(preterm.get(pk, 0)))
+        ]
         rows[name] = {
             "n_patients": len(patients),
             "n_deliveries": len(deliveries),
@@ -141,6 +260,13 @@ def district_metrics(records):
             "n_moderate": int(hbs.map(severity).eq("moderate").sum()),
             "n_severe": int(hbs.map(severity).eq("severe").sum()),
             "mean_haemoglobin_g_dl": _mean(hbs),
+            "n_with_blood_pressure": len(bands),
+            "n_high_blood_pressure": sum(band in ("high", "severe") for band in bands),
+            "n_severe_blood_pressure": sum(band == "severe" for band in bands),
+            "hypertension_prevalence": (
+                sum(band in ("high", "severe") for band in bands) / len(bands) if bands else None
+            ),
+            **{f"n_{code}": factors.count(code) for code in RISK_FACTOR_CODES},
             "n_with_weight": int(patients["weight_kg"].notna().sum()),
             "mean_weight_kg": _mean(patients["weight_kg"]),
             "n_followups": int(records.followups["patient_id"].isin(ids).sum()),

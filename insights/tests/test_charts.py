@@ -3,12 +3,17 @@
 import json
 
 from insights import charts
+from patients.models import DeliveryType
+
+DELIVERY_TYPES = [code for code, _ in DeliveryType.choices]
 
 DISTRICTS = [
     {"district": "Kaski", "n_patients": 40, "n_deliveries": 30, "n_caesarean": 9, "caesarean_rate": 0.3,
-     "n_with_haemoglobin": 38, "n_anaemic": 19, "n_mild": 10, "n_moderate": 8, "n_severe": 1},
+     "n_with_haemoglobin": 38, "n_anaemic": 19, "n_mild": 10, "n_moderate": 8, "n_severe": 1,
+     "n_with_blood_pressure": 20, "n_high_blood_pressure": 5, "n_severe_blood_pressure": 2},
     {"district": "Doti", "n_patients": 2, "n_deliveries": 0, "n_caesarean": 0, "caesarean_rate": None,
-     "n_with_haemoglobin": 0, "n_anaemic": 0, "n_mild": 0, "n_moderate": 0, "n_severe": 0},
+     "n_with_haemoglobin": 0, "n_anaemic": 0, "n_mild": 0, "n_moderate": 0, "n_severe": 0,
+     "n_with_blood_pressure": 0, "n_high_blood_pressure": 0, "n_severe_blood_pressure": 0},
 ]  # fmt: skip
 
 
@@ -16,6 +21,7 @@ def test_nothing_to_draw_gives_none_so_the_page_says_so():
     assert charts.average_weight_chart([]) is None
     assert charts.anaemia_chart([DISTRICTS[1]]) is None
     assert charts.caesarean_chart([DISTRICTS[1]]) is None
+    assert charts.blood_pressure_chart([DISTRICTS[1]]) is None
     assert charts.deliveries_by_month_chart([]) is None
     assert charts.visit_trends_chart([]) is None
 
@@ -33,7 +39,8 @@ def test_the_caesarean_chart_draws_the_who_band_and_carries_its_counts():
 
 def test_anaemia_is_stacked_by_severity_as_shares_of_patients_with_a_reading():
     figure = charts.anaemia_chart(DISTRICTS)
-    assert [trace["name"] for trace in figure["data"]] == ["mild", "moderate", "severe"]
+    assert [trace["name"] for trace in figure["data"]] == ["Mild anaemia", "Moderate anaemia", "Severe anaemia"]
+    assert "%{x}, mild anaemia: " in figure["data"][0]["hovertemplate"]
     assert [round(trace["y"][0], 2) for trace in figure["data"]] == [26.32, 21.05, 2.63]
     assert figure["layout"]["barmode"] == "stack"
     assert all(trace["marker"]["color"] in charts.PALETTE for trace in figure["data"])
@@ -45,6 +52,32 @@ def test_deliveries_by_month_fill_missing_months_with_zero_per_type():
     figure = charts.deliveries_by_month_chart(rows)
     by_name = {trace["name"]: trace["y"] for trace in figure["data"]}
     assert by_name == {"Normal vaginal": [3, 0], "Assisted (vacuum/forceps)": [0, 0], "Caesarean section": [0, 1]}
+    assert figure["data"][2]["hovertemplate"] == "%{x}, Caesarean section: %{y} deliveries<extra></extra>"
+
+
+def test_blood_pressure_is_stacked_high_then_severe_as_shares_of_patients_with_a_reading():
+    figure = charts.blood_pressure_chart(DISTRICTS, "Kaski")
+    high, severe = figure["data"]
+    assert (high["name"], severe["name"]) == ("140/90 to below 160/110 mmHg", "160/110 mmHg or above")
+    assert (high["x"], high["y"], high["customdata"]) == (["Kaski"], [15.0], [[3, 20]])  # 5 high, 2 of them severe
+    assert (severe["y"], severe["customdata"]) == ([10.0], [[2, 20]])
+    assert "patients with a reading" in severe["hovertemplate"] and figure["layout"]["barmode"] == "stack"
+    assert figure["layout"]["title"]["text"] == "High blood pressure at the latest reading, by district (Kaski)"
+
+
+def test_no_chart_names_a_code():
+    """Legends, axis titles and hovers are in words: no delivery type, severity or reason code."""
+    import re
+
+    from patients import clinical
+
+    by_month = [{"month": "2024-01", "delivery_type": code, "n_deliveries": 1} for code in DELIVERY_TYPES]
+    figures = [charts.anaemia_chart(DISTRICTS), charts.caesarean_chart(DISTRICTS),
+               charts.blood_pressure_chart(DISTRICTS), charts.deliveries_by_month_chart(by_month)]  # fmt: skip
+    text = json.dumps(figures)
+    codes = [*DELIVERY_TYPES, *clinical.REASON_CODES, "n_mild", "n_severe", "n_with"]
+    assert not [code for code in codes if re.search(rf"\b{code}\b", text)]
+    assert not re.search(r'"name": "(mild|moderate|severe)"', text)
 
 
 def test_a_figure_is_plain_json_for_json_script():

@@ -13,6 +13,7 @@ from patients.importing import apply_import, plan_import
 from patients.models import Delivery, FollowUp, Patient
 from patients.tests.factories import make_delivery, make_followup, make_patient
 from patients.tests.workbooks import followup_row, make_workbook, patient_row, standard_sheets
+from patients.voiding import restore, void
 
 pytestmark = pytest.mark.django_db
 D = datetime.date
@@ -145,3 +146,86 @@ def test_saving_a_followup_refreshes_her_facts_in_a_fixed_number_of_queries(djan
     # facts, the release; the cache's new data version (three).
     with django_assert_num_queries(16):
         followup.save()
+
+
+def test_a_follow_up_with_a_blood_pressure_updates_her_latest_reading():
+    patient = make_patient()
+    row = her_facts(patient)
+    assert (row.latest_bp_systolic, row.latest_bp_diastolic, row.latest_bp_date, row.hypertension_keyword) == (
+        None, None, None, False)  # fmt: skip
+    make_followup(patient, visit_number=1, visit_date=D(2024, 3, 5), bp_systolic=118, bp_diastolic=76)
+    make_followup(patient, visit_number=2, visit_date=D(2024, 4, 5), bp_systolic=152, bp_diastolic=96)
+    row = her_facts(patient)
+    assert (row.latest_bp_systolic, row.latest_bp_diastolic, row.latest_bp_date) == (152, 96, D(2024, 4, 5))
+    assert row.latest_visit_date == D(2024, 4, 5)
+    # A later visit with one value only leaves her latest reading as it was; its date is her latest visit.
+    make_followup(patient, visit_number=3, visit_date=D(2024, 5, 5), bp_systolic=170, bp_diastolic=None)
+    row = her_facts(patient)
+    assert (row.latest_bp_systolic, row.latest_bp_diastolic, row.latest_bp_date) == (152, 96, D(2024, 4, 5))
+    assert row.latest_visit_date == D(2024, 5, 5)
+    assert_current()
+    # Completing it makes it her latest; deleting it brings back the one before.
+    third = FollowUp.objects.get(patient=patient, visit_number=3)
+    third.bp_diastolic = 112
+    third.save()
+    assert (her_facts(patient).latest_bp_systolic, her_facts(patient).latest_bp_diastolic) == (170, 112)
+    assert_current()
+    third.delete()
+    assert (her_facts(patient).latest_bp_systolic, her_facts(patient).latest_bp_date) == (152, D(2024, 4, 5))
+    assert_current()
+
+
+def test_editing_her_condition_or_a_diagnosis_sets_the_hypertension_keyword():
+    patient = make_patient(condition="")
+    followup = make_followup(patient, visit_number=1, diagnosis="routine")
+    assert not her_facts(patient).hypertension_keyword
+    patient.condition = "PIH"
+    patient.save()
+    assert her_facts(patient).hypertension_keyword
+    assert_current()
+    patient.condition = "pihu"  # not the whole word
+    patient.save()
+    assert not her_facts(patient).hypertension_keyword
+    followup.diagnosis = "suspected pre-eclampsia"
+    followup.save()
+    assert her_facts(patient).hypertension_keyword
+    assert_current()
+    followup.diagnosis = "HELLP ruled out"  # still names it: the words are not read for negation
+    followup.save()
+    assert her_facts(patient).hypertension_keyword
+    followup.delete()
+    assert not her_facts(patient).hypertension_keyword
+    assert_current()
+
+
+def test_deliveries_update_her_preterm_count_and_readings_their_date():
+    patient = make_patient()
+    preterm = make_delivery(patient, date_of_delivery=D(2024, 1, 3), term_of_delivery="preterm",
+                            haemoglobin_at_delivery=9.5)  # fmt: skip
+    row = her_facts(patient)
+    assert (row.n_preterm, row.current_haemoglobin_g_dl, row.current_haemoglobin_date) == (1, 9.5, D(2024, 1, 3))
+    make_delivery(patient, date_of_delivery=D(2025, 2, 3), term_of_delivery="term", haemoglobin_at_delivery=None)
+    make_followup(patient, visit_number=1, visit_date=D(2024, 2, 1), haemoglobin_g_dl=10.4)
+    row = her_facts(patient)
+    assert (row.n_preterm, row.current_haemoglobin_g_dl, row.current_haemoglobin_date) == (1, 10.4, D(2024, 2, 1))
+    preterm.term_of_delivery = "term"
+    preterm.save()
+    assert her_facts(patient).n_preterm == 0
+    assert_current()
+
+
+def test_voiding_refreshes_the_new_facts(data_manager):
+    patient = make_patient(condition="")
+    make_followup(patient, visit_number=1, visit_date=D(2024, 3, 5), bp_systolic=150, bp_diastolic=95)
+    latest = make_followup(patient, visit_number=2, visit_date=D(2024, 4, 5), bp_systolic=165, bp_diastolic=112,
+                           diagnosis="HTN")  # fmt: skip
+    delivery = make_delivery(patient, term_of_delivery="preterm")
+    void(latest, data_manager, "wrong patient")
+    void(delivery, data_manager, "entered twice")
+    row = her_facts(patient)
+    assert (row.latest_bp_systolic, row.latest_bp_diastolic, row.hypertension_keyword, row.n_preterm) == (
+        150, 95, False, 0)  # fmt: skip
+    assert_current()
+    restore(FollowUp.all_objects.get(pk=latest.pk), data_manager)
+    assert (her_facts(patient).latest_bp_systolic, her_facts(patient).hypertension_keyword) == (165, True)
+    assert_current()

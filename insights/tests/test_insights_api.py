@@ -87,3 +87,51 @@ def test_bad_filters_are_named(clinician, name):
     response = get(clinician, f"/api/insights/{name}", **{"from": "yesterday"})
     assert response.status_code == 400
     assert "from" in response.json()["fields"]
+
+
+class TestHighRiskFilters:
+    @pytest.fixture
+    def patients(self, records):
+        make_followup(make_patient(patient_id="BP-SEVERE", condition=""), bp_systolic=165, bp_diastolic=100)
+        make_followup(make_patient(patient_id="PIH", condition="PIH"), bp_systolic=120, bp_diastolic=80)
+        make_patient(patient_id="ANAEMIC", condition="Anaemia")
+
+    def test_rows_keep_the_prototype_keys_and_add_priority_in_numbers_and_words(self, clinician, patients):
+        rows = get(clinician, "/api/insights/high_risk_patients").json()
+        assert rows == as_json(queries.high_risk_patients())
+        assert rows[0]["patient_id"] == "BP-SEVERE"  # priority 1 first
+        first = rows[0]
+        assert {"patient_id", "condition", "delivery_type", "reasons", "haemoglobin_g_dl", "severity"} <= set(first)
+        assert (first["priority"], first["priority_label"]) == (1, "Priority 1 (urgent)")
+        assert (first["reasons"], first["reason_labels"]) == (
+            ["high_blood_pressure"],
+            ["Blood pressure 140/90 or above"],
+        )
+        assert [row["priority"] for row in rows] == sorted(row["priority"] for row in rows)
+
+    def test_filters_by_one_or_more_reasons_and_priorities(self, clinician, patients):
+        def ids(**params):
+            response = get(clinician, "/api/insights/high_risk_patients", **params)
+            assert response.status_code == 200, response.json()
+            return {row["patient_id"] for row in response.json()}
+
+        assert ids(reason="hypertension_keyword") == {"PIH"}
+        assert ids(reason=["hypertension_keyword", "high_blood_pressure"]) == {"PIH", "BP-SEVERE"}
+        assert ids(reason="hypertension_keyword,anaemia_keyword") == {"PIH", "ANAEMIC"}
+        assert ids(priority=1) == {"BP-SEVERE"}
+        assert ids(priority="2", reason="hypertension_keyword") == {"PIH"}
+        assert ids(priority=[3], reason="hypertension_keyword") == set()
+
+    @pytest.mark.parametrize(
+        ("params", "field", "named"),
+        [
+            ({"reason": "bp"}, "reason", '"bp" is not a reason. Accepted: anaemia_keyword, low_haemoglobin, '
+             "c_section, high_blood_pressure, hypertension_keyword."),
+            ({"priority": "0"}, "priority", '"0" is not a priority. Accepted: 1, 2, 3.'),
+            ({"reason": ""}, "reason", "Give a value or leave the parameter out."),
+        ],
+    )  # fmt: skip
+    def test_an_unknown_value_is_a_400_naming_the_accepted_ones(self, clinician, patients, params, field, named):
+        response = get(clinician, "/api/insights/high_risk_patients", **params)
+        assert response.status_code == 400
+        assert response.json()["fields"][field] == [named]

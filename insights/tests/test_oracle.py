@@ -13,13 +13,17 @@ from insights.tests import oracle
 from insights.tests.oracle import close
 from patients.models import Delivery, District, FollowUp, Patient
 from patients.signals import records_changed
+from patients.voiding import void
 
 pytestmark = pytest.mark.django_db
 D = datetime.date
 FIRST_DAY = D(2023, 1, 1)
 DISTRICTS = ("Kaski", "Jhapa", "Doti")
-CONDITIONS = ("", "Anaemia", "known anemic", "low Hb", "pre-eclampsia", "HB LOW since 2022")
-DIAGNOSES = ("", "routine", "mild anaemia, iron started", "Anemia", "well")
+# The keywords of both anaemia and hypertension, and near misses ("pihu" is no whole word PIH).
+CONDITIONS = ("", "Anaemia", "known anemic", "low Hb", "HB LOW since 2022", "Pre-eclampsia", "chronic hypertension",
+              "PIH", "pih.", "HTN", "HELLP syndrome", "pihu", "Hypertensive", "eclampsia", "anaemia; PIH")  # fmt: skip
+DIAGNOSES = ("", "routine", "mild anaemia, iron started", "Anemia", "well", "PIH", "suspected pre eclampsia",
+             "htn?", "pihu", "phillip", "BP raised")  # fmt: skip
 # Few distinct days, so same-day deliveries and visits (the tie rules) come up often.
 days = st.sampled_from([0, 3, 10, 45, 150, 151, 200, 400, 401, 600, 700])
 
@@ -27,6 +31,21 @@ days = st.sampled_from([0, 3, 10, 45, 150, 151, 200, 400, 401, 600, 700])
 def _value(low, high):
     return st.one_of(st.none(), st.integers(low * 10, high * 10).map(lambda tenths: tenths / 10))
 
+
+def _around(values, low, high):
+    """A value of `values` (the edges of a rule) or any in low-high to a tenth, or none."""
+    return st.one_of(st.sampled_from(values), _value(low, high))
+
+
+# Readings on the edges of 140/90 and 160/110, and readings with one value only (passed over for
+# her latest with both). The database refuses systolic <= diastolic.
+BP_EDGES = [(139, 89), (140, 80), (120, 90), (140, 90), (159, 109), (160, 100), (150, 110), (110, 70),
+            (None, 95), (150, None), (170, None), (None, 115)]  # fmt: skip
+blood_pressure = st.one_of(
+    st.none(),
+    st.sampled_from(BP_EDGES),
+    st.tuples(st.integers(90, 180), st.integers(50, 115)).filter(lambda bp: bp[0] > bp[1]),
+)
 
 delivery_spec = st.fixed_dictionaries({
     "day": days,
@@ -39,14 +58,17 @@ delivery_spec = st.fixed_dictionaries({
 followup_spec = st.fixed_dictionaries({
     "day": days,
     "weight_kg": _value(40, 90),
-    "haemoglobin_g_dl": _value(5, 15),
-    "bp": st.one_of(st.none(), st.tuples(st.integers(100, 160), st.integers(50, 95))),
+    "haemoglobin_g_dl": _around([6.9, 7.0, 9.9, 10.0, 10.9, 11.0], 5, 15),
+    "bp": blood_pressure,
     "diagnosis": st.sampled_from(DIAGNOSES),
 })  # fmt: skip
+# Heights around 145 cm, weights giving a body-mass index around 18.5 (38.9 kg at 145 cm is 18.50...,
+# 47.3 kg at 160 cm 18.48), first pregnancies around 20.
 patient_spec = st.fixed_dictionaries({
     "district": st.sampled_from(DISTRICTS),
-    "weight_kg": _value(40, 90),
-    "height_cm": _value(140, 170),
+    "weight_kg": _around([38.8, 38.9, 47.3, 47.4, 55.0], 40, 90),
+    "height_cm": _around([144.9, 145.0, 145.1, 160.0], 140, 170),
+    "age_at_first_pregnancy": st.one_of(st.none(), st.integers(15, 25)),
     "condition": st.sampled_from(CONDITIONS),
     "deliveries": st.lists(delivery_spec, max_size=3, unique_by=lambda d: d["day"]),
     "followups": st.lists(followup_spec, max_size=9),
@@ -59,7 +81,8 @@ def build(specs):
     districts = {name: District.objects.get_or_create_by_name(name) for name in DISTRICTS}
     patients = Patient.objects.bulk_create([
         Patient(patient_id=f"H{n:04d}", district=districts[s["district"]], weight_kg=s["weight_kg"],
-                height_cm=s["height_cm"], condition=s["condition"])
+                height_cm=s["height_cm"], condition=s["condition"],
+                age_at_first_pregnancy=s.get("age_at_first_pregnancy"))
         for n, s in enumerate(specs)
     ])  # fmt: skip
     deliveries, followups = [], []
@@ -90,6 +113,16 @@ FILTERS = [
 ]
 
 
+# (reasons, priorities) filters of the high-risk list.
+RISK_FILTERS = [
+    (["high_blood_pressure"], None),
+    (["hypertension_keyword", "c_section"], None),
+    (None, [1]),
+    (None, [2, 3]),
+    (["anaemia_keyword", "low_haemoglobin", "high_blood_pressure"], [1, 2]),
+]
+
+
 def _filters(spec):
     filters = dict(spec)
     if "district" in filters:
@@ -97,24 +130,46 @@ def _filters(spec):
     return filters
 
 
-def assert_agrees(filters):
+def assert_agrees(filters, risk_filters=True):
     records = oracle.Records(**filters)
 
     expected_risk = oracle.high_risk_patients(records)
-    got_risk = {row["patient_id"]: row for row in queries.high_risk_patients(**filters)}
+    got_list = queries.high_risk_patients(**filters)
+    got_risk = {row["patient_id"]: row for row in got_list}
     assert set(got_risk) == set(expected_risk)
     for patient_id, expected in expected_risk.items():
         row = got_risk[patient_id]
         assert row["reasons"] == expected["reasons"], patient_id
+        assert row["priority"] == expected["priority"], patient_id
+        assert row["priority_label"].startswith(f"Priority {expected['priority']} ("), patient_id
+        assert len(row["reason_labels"]) == len(expected["reasons"]), patient_id
         assert close(row["haemoglobin_g_dl"], expected["haemoglobin_g_dl"]), patient_id
-        assert (row["severity"], row["delivery_type"], row["district"]) == (
-            expected["severity"], expected["delivery_type"], expected["district"]), patient_id  # fmt: skip
+        for key in ("severity", "delivery_type", "district", "haemoglobin_date", "bp_systolic", "bp_diastolic",
+                    "bp_date", "bp_band"):  # fmt: skip
+            assert row[key] == expected[key], (patient_id, key)
+    # Most urgent first, then her most recent reading.
+    assert [row["patient_id"] for row in got_list] == oracle.by_priority(expected_risk)
+    pk_of = dict(zip(records.patients["patient_id"], records.patients["id"], strict=True))
+    in_order = oracle.by_priority(expected_risk)
+    assert queries.high_risk_patient_pks(**filters) == [pk_of[patient_id] for patient_id in in_order]
     # The dashboard's table reads a page's rows for just its patients, in its order: the same rows.
     pks = queries.high_risk_patient_pks(**filters, order="haemoglobin")
     page = queries.high_risk_rows(pks, filters.get("date_from"), filters.get("date_to"))
     hb = "haemoglobin_g_dl"
     by_haemoglobin = sorted(got_risk.values(), key=lambda row: (row[hb] is None, row[hb] or 0, row["patient_id"]))
     assert page == by_haemoglobin
+    # Filtered by reason (any of them) and by priority, listed and counted.
+    for reasons, priorities in RISK_FILTERS if risk_filters else []:
+        expected = [
+            patient_id for patient_id in oracle.by_priority(expected_risk)
+            if (reasons is None or set(reasons) & set(expected_risk[patient_id]["reasons"]))
+            and (priorities is None or expected_risk[patient_id]["priority"] in priorities)
+        ]  # fmt: skip
+        chosen = {"reasons": reasons, "priorities": priorities}
+        got = queries.high_risk_patients(**filters, **chosen)
+        assert [row["patient_id"] for row in got] == expected, chosen
+        assert got == [got_risk[patient_id] for patient_id in expected], chosen
+        assert queries.count_high_risk_patients(**filters, **chosen) == len(expected), chosen
 
     expected_districts = oracle.district_metrics(records)
     got_districts = {row["district"]: row for row in queries.district_metrics(**filters)}
@@ -125,6 +180,8 @@ def assert_agrees(filters):
         row = got_districts[name]
         assert close(row["caesarean_rate"], oracle_rate(expected["n_caesarean"], expected["n_deliveries"]))
         assert close(row["anaemia_prevalence"], oracle_rate(expected["n_anaemic"], expected["n_with_haemoglobin"]))
+        assert close(row["hypertension_prevalence"],
+                     oracle_rate(expected["n_high_blood_pressure"], expected["n_with_blood_pressure"]))  # fmt: skip
 
     expected_trends = oracle.trends(records)
     got_trends = queries.trends(**filters)
@@ -196,8 +253,9 @@ def strip(row, key):
 def test_every_insight_agrees_with_the_oracle_on_generated_records(specs):
     with transaction.atomic():
         build(specs)
-        for filters in FILTERS:
-            assert_agrees(_filters(filters))
+        for n, filters in enumerate(FILTERS):
+            # The reason and priority filters on two of the scopes (each adds queries, not meaning).
+            assert_agrees(_filters(filters), risk_filters=n in (0, len(FILTERS) - 1))
         transaction.set_rollback(True)
 
 
@@ -294,3 +352,256 @@ def test_a_district_where_everyone_has_the_same_value_has_no_outliers():
     assert [row for row in queries.anomalies() if row["rule"] == "district_sd"] == []
     for filters in FILTERS:
         assert_agrees(_filters(filters))
+
+
+# --- Clinical risk v2 by hand: the edges of each new rule, against the oracle and as a reader reads them ---
+
+
+def _visit(day, bp=None, diagnosis="", haemoglobin_g_dl=None):
+    return {"day": day, "weight_kg": None, "haemoglobin_g_dl": haemoglobin_g_dl, "bp": bp, "diagnosis": diagnosis}
+
+
+def _delivery(day, type_of_delivery="normal", term_of_delivery="term", haemoglobin_at_delivery=None):
+    return {"day": day, "type_of_delivery": type_of_delivery, "term_of_delivery": term_of_delivery,
+            "haemoglobin_at_delivery": haemoglobin_at_delivery, "weight_at_delivery": None,
+            "placental_weight": None}  # fmt: skip
+
+
+def _patient(followups=(), deliveries=(), condition="", **fields):
+    """A patient with no risk factor and no reason unless given one."""
+    return {"district": "Kaski", "weight_kg": 55.0, "height_cm": 155.0, "age_at_first_pregnancy": 22,
+            "condition": condition, "deliveries": list(deliveries), "followups": list(followups), **fields}  # fmt: skip
+
+
+def _listed(**filters):
+    return {row["patient_id"]: row for row in queries.high_risk_patients(**filters)}
+
+
+def _metrics(name="Kaski"):
+    return next(row for row in queries.district_metrics() if row["district"] == name)
+
+
+def _assert_all_agree():
+    for filters in FILTERS:
+        assert_agrees(_filters(filters))
+
+
+BP_CASES = [  # (reading, band, priority)
+    ((139, 89), "normal", None), ((140, 90), "high", 2), ((140, 80), "high", 2), ((120, 90), "high", 2),
+    ((159, 109), "high", 2), ((160, 100), "severe", 1), ((150, 110), "severe", 1), ((161, 60), "severe", 1),
+    ((130, 112), "severe", 1),
+]  # fmt: skip
+
+
+def test_blood_pressure_at_140_or_90_is_high_and_at_160_or_110_urgent():
+    build([_patient([_visit(10, bp)]) for bp, _, _ in BP_CASES])
+    listed = _listed()
+    for n, (bp, band, priority) in enumerate(BP_CASES):
+        row = listed.get(f"H{n:04d}")
+        if priority is None:
+            assert row is None, bp
+            continue
+        words = "urgent" if priority == 1 else "soon"
+        assert (row["reasons"], row["priority"], row["priority_label"]) == (
+            ["high_blood_pressure"], priority, f"Priority {priority} ({words})"), bp  # fmt: skip
+        assert (row["bp_systolic"], row["bp_diastolic"], row["bp_band"]) == (*bp, band)
+        assert row["bp_date"] == FIRST_DAY + datetime.timedelta(days=10)
+        assert row["reason_labels"] == ["Blood pressure 140/90 or above"]
+    metrics = _metrics()
+    n_high = sum(band != "normal" for _, band, _ in BP_CASES)
+    n_severe = sum(band == "severe" for _, band, _ in BP_CASES)
+    assert (metrics["n_with_blood_pressure"], metrics["n_high_blood_pressure"], metrics["n_severe_blood_pressure"]) == (
+        len(BP_CASES), n_high, n_severe)  # fmt: skip
+    assert metrics["hypertension_prevalence"] == n_high / len(BP_CASES)
+    _assert_all_agree()
+
+
+def test_a_reading_missing_one_value_is_passed_over_for_her_latest_complete_one():
+    build([
+        # Visit 1 is her latest complete reading: visits 2 and 3 (later, severe-looking) lack a value.
+        _patient([_visit(10, (150, 95)), _visit(20, (170, None)), _visit(30, (None, 120))]),
+        # Two visits on one day: the later-numbered is the later reading.
+        _patient([_visit(30, (120, 80)), _visit(30, (150, 95))]),
+        # Visits numbered out of date order: the date decides.
+        _patient([_visit(40, (120, 80)), _visit(30, (150, 95))]),
+        # Only half-readings: no blood pressure at all.
+        _patient([_visit(40, (170, None)), _visit(50, (None, 115))]),
+    ])  # fmt: skip
+    listed = _listed()
+    assert sorted(listed) == ["H0000", "H0001"]
+    first = listed["H0000"]
+    assert (first["bp_systolic"], first["bp_diastolic"], first["priority"]) == (150, 95, 2)
+    assert listed["H0000"]["bp_date"] == FIRST_DAY + datetime.timedelta(days=10)
+    assert (listed["H0001"]["bp_systolic"], listed["H0001"]["bp_diastolic"]) == (150, 95)
+    assert (_metrics()["n_with_blood_pressure"], _metrics()["n_high_blood_pressure"]) == (3, 2)
+    _assert_all_agree()
+
+
+HYPERTENSION_TEXTS = [
+    ("PIH", True), ("pih.", True), ("on PIH/HTN watch", True), ("HELLP syndrome", True), ("(htn)", True),
+    ("pre eclampsia", True), ("Preeclampsia", True), ("ECLAMPSIA", True), ("Hypertensive", True),
+    ("chronic hypertension", True), ("pihu", False), ("Phillip", False), ("HTNX", False), ("hellps", False),
+    ("pih2", False), ("pih_1", False), ("ship", False), ("raised BP", False), ("", False),
+]  # fmt: skip
+
+
+def test_hypertension_is_read_in_notes_with_the_abbreviations_as_whole_words_only():
+    build(
+        [_patient(condition=text) for text, _ in HYPERTENSION_TEXTS]
+        + [_patient([_visit(5, diagnosis="routine"), _visit(9, diagnosis=text)]) for text, _ in HYPERTENSION_TEXTS]
+    )  # fmt: skip
+    listed = _listed()
+    n = len(HYPERTENSION_TEXTS)
+    for index, (text, found) in enumerate(HYPERTENSION_TEXTS):
+        for patient_id in (f"H{index:04d}", f"H{index + n:04d}"):  # in her condition, in a diagnosis
+            if found:
+                assert listed[patient_id]["reasons"] == ["hypertension_keyword"], text
+                assert listed[patient_id]["priority"] == 2, text  # a hypertensive disorder: soon
+            else:
+                assert patient_id not in listed, text
+    _assert_all_agree()
+
+
+PRIORITY_CASES = [  # (current haemoglobin, blood pressure, condition, delivery type, priority)
+    (6.9, None, "", "normal", 1), (7.0, None, "", "normal", 2), (9.9, None, "", "normal", 2),
+    (10.0, None, "", "normal", 3), (10.9, None, "", "normal", 3), (12.0, None, "", "c_section", 3),
+    (12.0, None, "Anaemia", "normal", 3), (12.0, None, "PIH", "normal", 2), (12.0, (145, 85), "", "normal", 2),
+    (6.9, (120, 80), "", "normal", 1), (12.0, (165, 100), "", "normal", 1), (10.5, (120, 112), "PIH", "c_section", 1),
+    (9.5, (150, 95), "anaemia", "c_section", 2),
+]  # fmt: skip
+
+
+def test_triage_priority():
+    build([
+        _patient([_visit(30, bp, haemoglobin_g_dl=hb)], [_delivery(10, kind)], condition=condition)
+        for hb, bp, condition, kind, _ in PRIORITY_CASES
+    ])  # fmt: skip
+    listed = _listed()
+    for n, case in enumerate(PRIORITY_CASES):
+        assert listed[f"H{n:04d}"]["priority"] == case[-1], case
+    _assert_all_agree()
+
+
+def test_the_list_is_most_urgent_first_then_most_recent_reading_first():
+    build([
+        _patient([_visit(10, haemoglobin_g_dl=9.0)]),                          # H0000: 2, reading day 10
+        _patient([_visit(50, (150, 95))]),                                     # H0001: 2, reading day 50
+        _patient(condition="PIH"),                                             # H0002: 2, no reading: last of 2
+        _patient([_visit(5, haemoglobin_g_dl=6.5)]),                           # H0003: 1, day 5
+        _patient([_visit(60, (120, 80), haemoglobin_g_dl=10.5)],
+                 [_delivery(70, haemoglobin_at_delivery=10.4)]),               # H0004: 3, Hb day 70, BP day 60
+        _patient([_visit(20, (150, 95), haemoglobin_g_dl=12.0),
+                  _visit(40, haemoglobin_g_dl=12.1)]),                         # H0005: 2, Hb day 40 after BP day 20
+        _patient([_visit(50, (140, 85))]),                                     # H0006: 2, day 50: after H0001
+        _patient([], [_delivery(30, "c_section")]),                            # H0007: 3, no reading
+    ])  # fmt: skip
+    order = ["H0003", "H0001", "H0006", "H0005", "H0000", "H0002", "H0004", "H0007"]
+    assert [row["patient_id"] for row in queries.high_risk_patients()] == order
+    assert [row["priority"] for row in queries.high_risk_patients()] == [1, 2, 2, 2, 2, 2, 3, 3]
+    _assert_all_agree()
+
+
+def test_risk_factors_are_counted_per_district_at_their_edges():
+    build([
+        _patient(age_at_first_pregnancy=19), _patient(age_at_first_pregnancy=20), _patient(age_at_first_pregnancy=None),
+        _patient(height_cm=144.9), _patient(height_cm=145.0), _patient(height_cm=None),
+        _patient(height_cm=145.0, weight_kg=38.8),  # body-mass index 18.45
+        _patient(height_cm=145.0, weight_kg=38.9),  # 18.50...
+        _patient(height_cm=200.0, weight_kg=74.0),  # exactly 18.5: not below
+        _patient(height_cm=None, weight_kg=30.0),
+        _patient(deliveries=[_delivery(10, term_of_delivery="preterm"), _delivery(90, term_of_delivery="preterm")]),
+        _patient(deliveries=[_delivery(10, term_of_delivery="post_term"), _delivery(90, term_of_delivery="")]),
+        _patient(district="Doti", age_at_first_pregnancy=16, height_cm=140.0, weight_kg=35.0,
+                 deliveries=[_delivery(10, term_of_delivery="preterm")]),
+    ])  # fmt: skip
+    counts = {code: _metrics()[f"n_{code}"] for code in oracle.RISK_FACTOR_CODES}
+    assert counts == {"adolescent_pregnancy": 1, "short_stature": 1, "underweight": 1, "preterm_delivery": 1}
+    assert {code: _metrics("Doti")[f"n_{code}"] for code in oracle.RISK_FACTOR_CODES} == dict.fromkeys(counts, 1)
+    assert _listed() == {}  # risk factors alone make nobody high-risk
+    _assert_all_agree()
+
+
+def test_a_body_mass_index_of_exactly_18_5_is_not_underweight():
+    build([_patient(height_cm=160.0, weight_kg=47.36)])
+    assert _metrics()["n_underweight"] == 0
+
+
+def test_voided_records_count_for_no_new_rule(data_manager):
+    build([
+        _patient([_visit(10, (150, 95)), _visit(20, (165, 100), diagnosis="HTN")],
+                 [_delivery(5, term_of_delivery="preterm")]),
+        _patient(age_at_first_pregnancy=17, height_cm=140.0, weight_kg=30.0, condition="PIH",
+                 followups=[_visit(10, (170, 115))]),
+    ])  # fmt: skip
+    first, second = Patient.objects.get(patient_id="H0000"), Patient.objects.get(patient_id="H0001")
+    assert _listed()["H0000"]["reasons"] == ["high_blood_pressure", "hypertension_keyword"]
+    assert (_listed()["H0000"]["bp_systolic"], _listed()["H0000"]["priority"]) == (165, 1)
+    metrics = _metrics()
+    assert (metrics["n_severe_blood_pressure"], metrics["n_preterm_delivery"], metrics["n_adolescent_pregnancy"]) == (
+        2, 1, 1)  # fmt: skip
+
+    void(first.followups.get(visit_number=2), data_manager, "wrong patient")
+    row = _listed()["H0000"]
+    assert (row["reasons"], row["bp_systolic"], row["bp_diastolic"], row["priority"]) == (
+        ["high_blood_pressure"], 150, 95, 2)  # fmt: skip
+    assert first.risk().reasons == ["high_blood_pressure"] and first.risk().blood_pressure[2:] == (150, 95)
+    assert_agrees({}, risk_filters=False)
+
+    void(first.deliveries.get(), data_manager, "entered twice")
+    assert _metrics()["n_preterm_delivery"] == 0 and "preterm_delivery" not in first.risk().factors
+    void(first.followups.get(visit_number=1), data_manager, "entered twice")
+    assert "H0000" not in _listed() and first.risk().reasons == []
+    assert (_metrics()["n_with_blood_pressure"], _metrics()["n_high_blood_pressure"]) == (1, 1)
+    assert_agrees({}, risk_filters=False)
+
+    void(second, data_manager, "test record")
+    assert _listed() == {}
+    metrics = _metrics()
+    assert metrics["n_patients"] == 1
+    emptied = ("n_with_blood_pressure", "n_high_blood_pressure", "n_severe_blood_pressure", "n_adolescent_pregnancy",
+               "n_short_stature", "n_underweight")  # fmt: skip
+    assert [metrics[key] for key in emptied] == [0] * len(emptied)
+    assert metrics["hypertension_prevalence"] is None
+    _assert_all_agree()
+
+
+def test_the_reason_and_priority_filters_list_and_count_any_of_the_reasons():
+    build([
+        _patient([_visit(10, (150, 95))], [_delivery(5, "c_section")]),       # H0000: high BP, Caesarean; 2
+        _patient(condition="PIH anaemia"),                                    # H0001: both keywords; 2
+        _patient([_visit(10, (170, 100), haemoglobin_g_dl=6.5)]),             # H0002: low Hb, high BP; 1
+        _patient([], [_delivery(5, "c_section")], district="Jhapa"),          # H0003: Caesarean; 3
+        _patient([_visit(10, (120, 80), haemoglobin_g_dl=12.0)]),             # H0004: nothing
+    ])  # fmt: skip
+
+    def ids(**filters):
+        listed = [row["patient_id"] for row in queries.high_risk_patients(**filters)]
+        assert queries.count_high_risk_patients(**filters) == len(listed)
+        return listed
+
+    assert ids() == ["H0002", "H0000", "H0001", "H0003"]
+    assert ids(reasons=["high_blood_pressure"]) == ["H0002", "H0000"]
+    assert ids(reasons=["c_section", "hypertension_keyword"]) == ["H0000", "H0001", "H0003"]
+    assert ids(reasons=["anaemia_keyword", "low_haemoglobin"]) == ["H0002", "H0001"]
+    assert ids(priorities=[1]) == ["H0002"]
+    assert ids(priorities=[2, 3]) == ["H0000", "H0001", "H0003"]
+    assert ids(reasons=["c_section"], priorities=[3]) == ["H0003"]
+    assert ids(reasons=["low_haemoglobin"], priorities=[2, 3]) == []
+    kaski, jhapa = District.objects.get(name="Kaski"), District.objects.get(name="Jhapa")
+    assert ids(district=kaski, reasons=["c_section"]) == ["H0000"]
+    assert ids(district=jhapa, priorities=[3]) == ["H0003"]
+    assert ids(district=jhapa, priorities=[1]) == []
+    # A filtered row still carries every reason she has.
+    (row,) = queries.high_risk_patients(reasons=["c_section"], priorities=[2])
+    assert row["reasons"] == ["c_section", "high_blood_pressure"]
+    # Dated: only her readings in the range count (the Caesarean on day 5 is out of it).
+    assert ids(date_from=FIRST_DAY + datetime.timedelta(days=6), reasons=["c_section"]) == []
+    assert ids(date_from=FIRST_DAY + datetime.timedelta(days=6), reasons=["high_blood_pressure"]) == ["H0002", "H0000"]
+    _assert_all_agree()
+
+
+def test_a_reason_filter_naming_no_reason_lists_nobody():
+    build([_patient([], [_delivery(5, "c_section")])])
+    assert queries.high_risk_patients(reasons=[]) == []
+    assert queries.count_high_risk_patients(reasons=["no_such_reason"]) == 0
+    assert queries.high_risk_patient_pks(priorities=[]) == []

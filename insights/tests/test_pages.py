@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from insights import queries
 from patients.bulk import insert_values
-from patients.models import FollowUp, Patient
+from patients.models import DeliveryType, FollowUp, Patient
 from patients.signals import records_changed
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
 
@@ -147,6 +147,52 @@ def test_the_districts_page_numbers_come_from_the_query(client, clinician, recor
     assert [row[0] for row in table["rows"]] == ["Jhapa", "Kaski"] and [row[1] for row in table["rows"]] == [5, 5]
 
 
+def test_the_districts_page_shows_hypertension_and_risk_factors_as_shares_with_their_counts(client, clinician):
+    kaski = make_district("Kaski")
+    for n, (systolic, diastolic) in enumerate([(120, 80), (145, 85), (165, 100), (150, 112)]):
+        patient = make_patient(district=kaski, height_cm=142 if n == 0 else 155, age_at_marriage=16,
+                               age_at_first_pregnancy=17 + n)  # fmt: skip
+        make_followup(patient, bp_systolic=systolic, bp_diastolic=diastolic)
+    make_delivery(patient, term_of_delivery="preterm")
+    make_patient(district=kaski)  # no blood pressure reading: not counted in the prevalence
+    client.force_login(clinician)
+    response = client.get(reverse("insights:districts"))
+    assert response.status_code == 200
+    tables = {table["title"]: table for table in response.context["tables"]}
+    assert list(tables) == ["Deliveries and anaemia", "Blood pressure", "Risk factors", "Weight and follow-ups"]
+    blood_pressure = tables["Blood pressure"]
+    assert blood_pressure["header"] == [
+        "District", "With a blood pressure reading (n)",
+        "Hypertension prevalence (latest reading 140/90 mmHg or above)", "Severe: 160/110 mmHg or above",
+    ]  # fmt: skip
+    assert blood_pressure["rows"] == [["Kaski", 4, "75.0% (3 of 4)", "50.0% (2 of 4)"]]
+    factors = tables["Risk factors"]
+    assert factors["header"] == ["District", "Patients (n)", "First pregnancy before 20", "Height below 145 cm",
+                                 "Body-mass index below 18.5", "A preterm delivery"]  # fmt: skip
+    # ages at first pregnancy 17, 18, 19, 20 and the default 20: three of five were adolescents
+    assert factors["rows"] == [["Kaski", 5, "60.0% (3 of 5)", "20.0% (1 of 5)", "0.0% (0 of 5)", "20.0% (1 of 5)"]]
+    assert "do not make a patient high-risk by themselves" in factors["note"]
+    page = response.content.decode()
+    assert "<td>75.0% (3 of 4)</td>" in page and "do not make a patient high-risk by themselves" in page
+    assert 'id="chart-blood-pressure-data"' in page
+
+
+def test_every_rate_on_a_page_is_a_percentage_with_its_counts(client, clinician, records):
+    client.force_login(clinician)
+    page = client.get(reverse("insights:overview")).content.decode()
+    # 3 Caesareans in 10 deliveries: the tile and the chart's table
+    assert '<span class="value">30.0%</span>' in page and "Caesarean rate (3 of 10 deliveries)" in page
+    assert "<tr><td>Jhapa</td><td>60.0% (3 of 5)</td></tr>" in page  # the Caesareans n = 0, 4, 8 are in Jhapa
+    assert "<td>Caesarean section</td>" in page and "c_section" not in page  # the deliveries chart's table
+    deliveries = client.get(reverse("insights:deliveries")).context["tables"][0]
+    assert [row[0] for row in deliveries["rows"]] == [label for _, label in DeliveryType.choices]
+    assert deliveries["rows"][2][1:3] == [3, "66.7% (2 of 3)"]  # haemoglobin at delivery 8, 10, 12 below 11
+    for name in ("insights:districts", "insights:deliveries", "insights:followups"):
+        for table in client.get(reverse(name)).context["tables"]:
+            for row in table["rows"]:
+                assert not [cell for cell in row if isinstance(cell, float)], (name, table["title"], row)
+
+
 def test_the_delivery_page_says_the_chi_square_in_words(client, clinician, records):
     client.force_login(clinician)
     summary = client.get(reverse("insights:deliveries")).context["summary"]
@@ -159,7 +205,10 @@ def test_the_review_list_links_each_value_to_its_patient(client, clinician, reco
     client.force_login(clinician)
     page = client.get(reverse("insights:anomalies")).content.decode()
     assert f'<a href="{reverse("patients:detail", args=[patient.patient_id])}">{patient.patient_id}</a>' in page
-    assert "visit_jump" in page
+    # the record, the field with its unit and the rule, in words
+    assert "<td>Follow-up</td>" in page and "<td>Haemoglobin (g/dL)</td>" in page
+    assert "<td>Large change since the previous visit</td>" in page
+    assert "visit_jump" not in page and "haemoglobin_g_dl" not in page and "<td>follow-up</td>" not in page
 
 
 class TestHighRiskTable:
@@ -183,9 +232,34 @@ class TestHighRiskTable:
         expected = [row["patient_id"] for row in queries.high_risk_patients()]
         assert response.context["count"] == len(expected)
         assert [row["patient_id"] for row in response.context["patients"]] == expected[:50]
+        assert expected[0] == "RISK-B"  # haemoglobin 6.5: priority 1, first
         page = response.content.decode()
         assert f'<a href="{reverse("patients:detail", args=["RISK-B"])}">RISK-B</a>' in page
-        assert "low_haemoglobin" in page
+        assert "Haemoglobin below 11 g/dL" in page and "Priority 1 (urgent)" in page
+        assert "low_haemoglobin</td>" not in page
+
+    def test_filters_by_reason_and_priority_and_names_the_accepted_values(self, client, clinician, risky):
+        make_followup(make_patient(patient_id="RISK-C", condition="PIH"), bp_systolic=150, bp_diastolic=95)
+        client.force_login(clinician)
+
+        def listed(**params):
+            response = client.get(reverse("insights:high_risk"), params)
+            assert response.status_code == 200
+            return [row["patient_id"] for row in response.context["patients"]]
+
+        assert listed(reason="high_blood_pressure") == ["RISK-C"]
+        assert listed(reason=["anaemia_keyword", "hypertension_keyword"]) == ["RISK-C", "RISK-A"]
+        assert listed(reason="anaemia_keyword,hypertension_keyword") == ["RISK-C", "RISK-A"]
+        urgent = listed(priority="1")
+        assert "RISK-B" in urgent and "RISK-C" not in urgent
+        assert urgent == [row["patient_id"] for row in queries.high_risk_patients(priorities=[1])][:50]
+        routine_or_soon = listed(priority=["2", "3"])
+        assert "RISK-C" in routine_or_soon and "RISK-B" not in routine_or_soon
+        response = client.get(reverse("insights:high_risk"), {"reason": "bp_high", "priority": "4"})
+        assert response.status_code == 400
+        page = response.content.decode()
+        assert "bp_high is not a reason. Accepted: anaemia_keyword, low_haemoglobin, c_section" in page
+        assert "4 is not a priority. Accepted: 1, 2, 3." in page
 
     def test_sorts_by_haemoglobin_and_pages_without_counting_again(
         self, client, clinician, risky, django_assert_num_queries
@@ -208,7 +282,7 @@ class TestHighRiskTable:
 
         client.force_login(clinician)
         csv_text = client.get(reverse("insights:high_risk"), {"format": "csv"}).content.decode()
-        assert csv_text.splitlines()[0].startswith("patient_id,name,district,reasons")
+        assert csv_text.splitlines()[0].startswith("Priority,Priority in words,Patient ID,Name,District,Reasons,")
         assert "'=cmd|" in csv_text  # a leading apostrophe: spreadsheets show it as text
         response = client.get(reverse("insights:high_risk"), {"format": "xlsx"})
         assert response["Content-Disposition"] == 'attachment; filename="high-risk-patients.xlsx"'
@@ -234,4 +308,5 @@ def test_table_headings_are_words_with_their_units(client, clinician):
     client.force_login(clinician)
     page = client.get(reverse("insights:districts")).content.decode()
     assert "<th>Mean haemoglobin (g/dL)</th>" in page and "<th>Follow-ups per patient</th>" in page
-    assert "mean_haemoglobin_g_dl" not in page.split("<table")[1]
+    assert "<th>Mean weight (kg)</th>" in page and "<th>Height below 145 cm</th>" in page
+    assert "mean_haemoglobin_g_dl" not in page.split("<table")[1] and "n_short_stature" not in page

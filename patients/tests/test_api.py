@@ -47,8 +47,14 @@ class TestGetPatient:
         assert body["deliveries"][0]["type_of_delivery"] == "c_section"
         assert [f["visit_number"] for f in body["followups"]] == [1, 2]
         assert body["followups"][1]["haemoglobin_g_dl"] == 9.1 and "diagnosis" in body["followups"][1]
-        assert body["risk"] == {"high_risk": True, "reasons": ["anaemia_keyword", "low_haemoglobin", "c_section"],
-                                "haemoglobin_g_dl": 9.1, "severity": "moderate"}  # fmt: skip
+        risk = body["risk"]
+        assert {key: risk[key] for key in ("high_risk", "reasons", "haemoglobin_g_dl", "severity", "priority")} == {
+            "high_risk": True, "reasons": ["anaemia_keyword", "low_haemoglobin", "c_section"],
+            "haemoglobin_g_dl": 9.1, "severity": "moderate", "priority": 2,
+        }  # fmt: skip
+        words = ["Anaemia written in the notes", "Haemoglobin below 11 g/dL", "Caesarean delivery"]
+        assert risk["reason_labels"] == words
+        assert (risk["priority_label"], risk["haemoglobin_date"]) == ("Priority 2 (soon)", "2024-02-01")
 
     def test_unknown_patient_is_the_prototype_404(self, clinician):
         response = api(clinician).get("/api/patients/NOPE")

@@ -213,16 +213,16 @@ def test_the_high_risk_downloads_answer(client, clinician, stored):
     response = client.get(reverse("insights:high_risk"), {"format": "xlsx"})
     assert response.status_code == 200
     (row,) = rows_of(openpyxl.load_workbook(io.BytesIO(response.content)).active)
-    assert (row["patient_id"].value, row["name"].value, row["district"].value) == ("H1", "Sita Gurung", "Kaski")
-    assert (row["condition"].value, row["condition"].data_type) == (CONDITION, "s")
+    assert (row["Patient ID"].value, row["Name"].value, row["District"].value) == ("H1", "Sita Gurung", "Kaski")
+    assert (row["Condition"].value, row["Condition"].data_type) == (CONDITION, "s")
     latest = haemoglobin(len(DIAGNOSES))
-    assert (row["haemoglobin_g_dl"].value, row["haemoglobin_g_dl"].data_type) == (latest, "n")
+    assert (row["Haemoglobin (g/dL)"].value, row["Haemoglobin (g/dL)"].data_type) == (latest, "n")
 
     response = client.get(reverse("insights:high_risk"), {"format": "csv"})
     assert response.status_code == 200
     (row,) = csv.DictReader(io.StringIO(response.content.decode()))
-    assert (row["name"], row["district"], row["condition"]) == ("Sita Gurung", "Kaski", quoted(CONDITION))
-    assert row["haemoglobin_g_dl"] == str(latest)
+    assert (row["Name"], row["District"], row["Condition"]) == ("Sita Gurung", "Kaski", quoted(CONDITION))
+    assert row["Haemoglobin (g/dL)"] == str(latest)
 
 
 def test_manage_py_export_insights_writes_the_file(tmp_path, stored):
@@ -231,10 +231,10 @@ def test_manage_py_export_insights_writes_the_file(tmp_path, stored):
     workbook = openpyxl.load_workbook(tmp_path / "insights.xlsx")
     assert workbook["about"]["B2"].value == "district Kaski"
     (row,) = rows_of(workbook["high-risk patients"])
-    assert (row["name"].value, row["district"].value) == ("Sita Gurung", "Kaski")
-    assert (row["condition"].value, row["condition"].data_type) == (CONDITION, "s")
+    assert (row["Name"].value, row["District"].value) == ("Sita Gurung", "Kaski")
+    assert (row["Condition"].value, row["Condition"].data_type) == (CONDITION, "s")
     (row,) = rows_of(workbook["district metrics"])
-    assert (row["district"].value, row["n_patients"].value, row["n_patients"].data_type) == ("Kaski", 1, "n")
+    assert (row["District"].value, row["Patients (n)"].value, row["Patients (n)"].data_type) == ("Kaski", 1, "n")
 
 
 def error_workbook(client, tmp_path, settings, header, row):

@@ -76,3 +76,26 @@ def test_patient_ids_equal_but_for_case_are_named_before_the_constraint_is_added
     patients.filter(patient_id="x1").delete()
     migrate_to(PATIENT_ID_IGNORING_CASE)
     assert sorted(patients.values_list("patient_id", flat=True)) == ["P000030", "P000031", "P000032", "X1"]
+
+
+def test_the_risk_facts_migration_works_out_the_new_facts_of_patients_already_recorded():
+    """insights 0003 remakes the stored facts table on a database that holds patients (the
+    migration-time Patient has no `objects` manager: it must not be asked for one)."""
+    executor = MigrationExecutor(connection)
+    executor.migrate([("insights", "0002_stored_facts")])
+    apps = executor.loader.project_state([("insights", "0002_stored_facts")]).apps
+    districts, patients, deliveries, followups = managers(apps)
+    try:
+        kaski = districts.create(name="Kaski")
+        sita = patients.create(patient_id="P001", district=kaski, condition="PIH")
+        followups.create(patient=sita, visit_number=1, visit_date=datetime.date(2024, 3, 5), bp_systolic=150,
+                         bp_diastolic=95)  # fmt: skip
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        from insights.models import PatientFacts
+
+        facts = PatientFacts.objects.get(patient_id=sita.pk)
+        assert (facts.hypertension_keyword, facts.latest_bp_systolic, facts.latest_bp_diastolic) == (True, 150, 95)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())

@@ -84,6 +84,16 @@ def test_records_are_plausible_and_anaemia_is_as_common_as_in_south_asian_cohort
         keyword for text in written for keyword in ("anaemia", "anemia", "low hb") if keyword in text.lower()
     }
 
+    # Women whose notes name a hypertensive disorder mostly read high; the others rarely do.
+    def high_share(patients):
+        risks = [patient.risk() for patient in patients.prefetch_related("deliveries", "followups")]
+        with_bp = [risk for risk in risks if risk.blood_pressure]
+        return sum(clinical.HIGH_BLOOD_PRESSURE in risk.reasons for risk in with_bp) / len(with_bp)
+
+    hypertensive = Patient.objects.filter(condition__in=["Pre-eclampsia", "Chronic hypertension"])
+    assert high_share(hypertensive) > 0.5
+    assert high_share(Patient.objects.filter(condition="")[:400]) < 0.15
+
 
 @pytest.mark.django_db
 def test_flush_removes_records_and_their_history(data_manager):

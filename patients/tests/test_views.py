@@ -135,11 +135,33 @@ class TestPatientList:
         for n in range(50):
             make_patient(district=districts[n % 3])
         client.force_login(clinician)
-        # session, user, permissions, count, page of patients with districts, districts for the filter
-        with django_assert_num_queries(6):
-            response = client.get(reverse("patients:list"), {"page": 2})
-        assert response.status_code == 200
-        assert len(response.context["page"].object_list) == 25
+        # session, user, permissions, count, page of patients with districts, their latest readings,
+        # districts for the filter; sorted by priority, the same
+        for params in ({"page": 2}, {"page": 2, "sort": "priority"}):
+            with django_assert_num_queries(7):
+                response = client.get(reverse("patients:list"), params)
+            assert response.status_code == 200
+            assert len(response.context["page"].object_list) == 25
+
+    def test_shows_what_a_clinician_scans_for_and_sorts_by_priority(self, client, clinician, db):
+        urgent = make_patient(patient_id="P003", condition="")
+        make_followup(urgent, visit_date=datetime.date(2024, 5, 2), haemoglobin_g_dl=6.8, bp_systolic=120,
+                      bp_diastolic=80)  # fmt: skip
+        soon = make_patient(patient_id="P002", condition="")
+        make_followup(soon, visit_date=datetime.date(2024, 6, 9), haemoglobin_g_dl=12.1, bp_systolic=150,
+                      bp_diastolic=85)  # fmt: skip
+        make_followup(make_patient(patient_id="P001", condition=""), haemoglobin_g_dl=12.5)  # not high-risk
+        make_patient(patient_id="P004", condition="Caesarean last year")  # nothing recorded: not high-risk
+        client.force_login(clinician)
+        response = client.get(reverse("patients:list"))
+        assert [p.patient_id for p in response.context["page"].object_list] == ["P001", "P002", "P003", "P004"]
+        html = response.content.decode()
+        assert "<strong>6.8</strong> severe anaemia" in html and "<strong>150/85</strong> high" in html
+        assert "Priority 1 (urgent)" in html and "Priority 2 (soon)" in html and "Not high-risk" in html
+        assert "9 Jun 2024" in html  # her last visit
+        response = client.get(reverse("patients:list"), {"sort": "priority"})
+        assert [p.patient_id for p in response.context["page"].object_list] == ["P003", "P002", "P001", "P004"]
+        assert client.get(reverse("patients:list"), {"sort": "nonsense"}).context["sort"] == "patient"
 
 
 class TestPatientDetail:
@@ -163,6 +185,45 @@ class TestPatientDetail:
         assert response.context["current_hb"].value == 9.4
         assert "moderate anaemia" in html
         assert "20 Jan 2024" in html
+
+    def test_leads_with_what_needs_attention_in_words(self, client, clinician, db):
+        patient = make_patient(patient_id="P001", condition="Anaemia", age_at_menarche=12, age_at_marriage=16,
+                               age_at_first_pregnancy=17, height_cm=142.0, weight_kg=36.0)  # fmt: skip
+        make_delivery(patient, date_of_delivery=datetime.date(2024, 1, 10), type_of_delivery="c_section",
+                      term_of_delivery="preterm", haemoglobin_at_delivery=10.0)  # fmt: skip
+        make_followup(patient, visit_number=1, visit_date=datetime.date(2024, 2, 1), haemoglobin_g_dl=11.8,
+                      bp_systolic=162, bp_diastolic=104, diagnosis="PIH, labetalol")  # fmt: skip
+        client.force_login(clinician)
+        response = client.get(reverse("patients:detail", args=["P001"]))
+        attention = response.context["attention"]
+        assert attention.priority == 1
+        assert attention.reasons == [
+            "Anaemia written in the notes: condition reads 'Anaemia'",
+            "Caesarean delivery on 10 Jan 2024",
+            "Blood pressure 162/104 mmHg at visit 1 on 1 Feb 2024, severe",
+            "Hypertension written in the notes: visit 1 on 1 Feb 2024 reads 'PIH, labetalol'",
+        ]
+        assert attention.disagreements == [
+            "Condition reads 'Anaemia'; latest haemoglobin 11.8 g/dL on 1 Feb 2024 is not anaemic."
+        ]
+        assert attention.factors == [
+            "First pregnancy before 20 (at 17)",
+            "Height below 145 cm (142 cm)",
+            "Body-mass index below 18.5 (17.9, from 142 cm and 36 kg)",
+            "A preterm delivery (10 Jan 2024)",
+        ]
+        html = response.content.decode()
+        assert html.index("Needs attention") < html.index("Latest readings") < html.index("Details")
+        assert "Priority 1 (urgent)" in html and "162/104 mmHg at visit 1 on 1 Feb 2024, severe" in html
+
+    def test_a_patient_with_nothing_to_flag_has_no_attention_panel(self, client, clinician, db):
+        make_followup(make_patient(patient_id="P001", condition="", height_cm=160.0, weight_kg=55.0),
+                      haemoglobin_g_dl=12.5, bp_systolic=118, bp_diastolic=76)  # fmt: skip
+        client.force_login(clinician)
+        response = client.get(reverse("patients:detail", args=["P001"]))
+        assert not response.context["attention"]
+        html = response.content.decode()
+        assert "Needs attention" not in html and "<strong>118/76 mmHg</strong>" in html
 
     def test_clinician_sees_add_follow_up_but_not_edit_buttons(self, client, clinician, record):
         client.force_login(clinician)
