@@ -25,7 +25,7 @@ InsightFilters = type(
 
 def _district(name):
     """The District named `name` (any case and spacing), or NO_SUCH_DISTRICT: a filter that matches nothing."""
-    return District.objects.filter(name__iexact=" ".join(name.split())).first() or NO_SUCH_DISTRICT
+    return District.objects.named(name) or NO_SUCH_DISTRICT
 
 
 NO_SUCH_DISTRICT = object()
@@ -95,7 +95,7 @@ class OneOrMore(serializers.ListField):
         if isinstance(data, str) or not hasattr(data, "__iter__"):
             data = [data]
         values = [part.strip() for value in data for part in str(value).split(",")]
-        unknown = [value for value in values if value not in self.accepted]
+        unknown = list(dict.fromkeys(value for value in values if value not in self.accepted))[:10]  # the first ten
         if unknown:
             listed = ", ".join(self.accepted)
             raise serializers.ValidationError(

@@ -215,16 +215,16 @@ def _count_where(condition, name):
 
 
 def _severity_counts_sql(column):
-    """SQL counts of a haemoglobin column's values below the cut-off and in each of
-    clinical.anaemia_severity's bands."""
-    cutoff = float(clinical.anaemia_cutoff_g_dl())
-    moderate, severe = clinical.MODERATE_BELOW_G_DL, clinical.SEVERE_BELOW_G_DL
-    return ", ".join([
-        _count_where(f"{column} < {cutoff}", "n_anaemic"),
-        _count_where(f"{column} < {cutoff} AND {column} >= {moderate}", "n_mild"),
-        _count_where(f"{column} < {moderate} AND {column} >= {severe}", "n_moderate"),
-        _count_where(f"{column} < {severe}", "n_severe"),
-    ])  # fmt: skip
+    """SQL counts of a haemoglobin column's values below the cut-off (clinical.ANAEMIC) and in each
+    of clinical.SEVERITY_BANDS."""
+    value = {"haemoglobin_g_dl": column}
+    bands = [_count_where(band.test.sql(value), f"n_{band.code}") for band in reversed(clinical.SEVERITY_BANDS)]
+    return ", ".join([_count_where(clinical.ANAEMIC.sql(value), "n_anaemic"), *bands])
+
+
+def _anaemic_sql(column):
+    """SQL: the haemoglobin `column` is below the cut-off (clinical.ANAEMIC)."""
+    return clinical.ANAEMIC.sql({"haemoglobin_g_dl": column})
 
 
 def district_metrics(district=None, date_from=None, date_to=None):
@@ -343,15 +343,14 @@ def delivery_outcomes(district=None, date_from=None, date_to=None):
     preterm share of deliveries with a recorded term. Every rate with its counts; and a chi-square
     test of independence between delivery type and anaemia at delivery. One query."""
     ctes, params = Scope(district, date_from, date_to).ctes("dl", "delivery_facts")
-    cutoff = float(clinical.anaemia_cutoff_g_dl())
     next_visit = "delivery_facts.next_visit_haemoglobin_g_dl"
     sql = f"""{ctes}
     SELECT dl.type_of_delivery AS delivery_type, COUNT(*) AS n_deliveries,
         COUNT(dl.haemoglobin_at_delivery) AS n_haemoglobin_at_delivery,
-        SUM(CASE WHEN dl.haemoglobin_at_delivery < {cutoff} THEN 1 ELSE 0 END) AS n_anaemic_at_delivery,
+        SUM(CASE WHEN {_anaemic_sql("dl.haemoglobin_at_delivery")} THEN 1 ELSE 0 END) AS n_anaemic_at_delivery,
         AVG(dl.haemoglobin_at_delivery) AS mean_haemoglobin_at_delivery,
         COUNT({next_visit}) AS n_haemoglobin_next_visit,
-        SUM(CASE WHEN {next_visit} < {cutoff} THEN 1 ELSE 0 END) AS n_anaemic_next_visit,
+        SUM(CASE WHEN {_anaemic_sql(next_visit)} THEN 1 ELSE 0 END) AS n_anaemic_next_visit,
         AVG({next_visit}) AS mean_haemoglobin_next_visit,
         SUM(CASE WHEN dl.term_of_delivery <> '' THEN 1 ELSE 0 END) AS n_term_recorded,
         SUM(CASE WHEN dl.term_of_delivery = '{DeliveryTerm.PRETERM}' THEN 1 ELSE 0 END) AS n_preterm
@@ -407,14 +406,14 @@ def followup_effect(district=None, date_from=None, date_to=None):
     from the first reading to the latest; those anaemic at their first reading (with a later one) and
     how many of them were no longer anaemic at their latest. One query."""
     ctes, params = Scope(district, date_from, date_to).ctes("facts")
-    cutoff = float(clinical.anaemia_cutoff_g_dl())
     count_group = _group_case("n_followups", clinical.FOLLOWUP_COUNT_GROUPS)
     timing_group = _group_case("days_to_first_followup", clinical.FOLLOWUP_TIMING_GROUPS)
     outcomes = f"""COUNT(*) AS n_patients,
         SUM(CASE WHEN n_readings >= 2 THEN 1 ELSE 0 END) AS n_with_change,
         AVG(CASE WHEN n_readings >= 2 THEN latest_hb - first_hb END) AS mean_haemoglobin_change_g_dl,
-        SUM(CASE WHEN n_readings >= 2 AND first_hb < {cutoff} THEN 1 ELSE 0 END) AS n_anaemic_at_first,
-        SUM(CASE WHEN n_readings >= 2 AND first_hb < {cutoff} AND latest_hb >= {cutoff} THEN 1 ELSE 0 END)
+        SUM(CASE WHEN n_readings >= 2 AND {_anaemic_sql("first_hb")} THEN 1 ELSE 0 END) AS n_anaemic_at_first,
+        SUM(CASE WHEN n_readings >= 2 AND {_anaemic_sql("first_hb")} AND NOT {_anaemic_sql("latest_hb")}
+            THEN 1 ELSE 0 END)
             AS n_resolved"""
     sql = f"""{ctes},
     per_patient AS (

@@ -22,7 +22,15 @@ from hospital.api import (
     error_responses,
 )
 from patients import audit, clinical
-from patients.models import Delivery, District, FollowUp, Patient, PlausibleRange, patient_id_validator
+from patients.models import (
+    Delivery,
+    District,
+    FollowUp,
+    Patient,
+    PlausibleRange,
+    normalise_district_name,
+    patient_id_validator,
+)
 from patients.text import validate_no_control_characters
 from patients.voiding import MAX_REASON, VoidRefused, void
 from patients.workbook import DELIVERY_COLUMNS, FOLLOWUP_COLUMNS, PATIENT_COLUMNS
@@ -133,7 +141,7 @@ class PatientSerializer(StrictModelSerializer):
         return data
 
     def validate_district(self, name):
-        name = " ".join(name.split())
+        name = normalise_district_name(name)
         if not name:
             raise serializers.ValidationError("A district is required.")
         return name
@@ -210,7 +218,7 @@ class PatientListFilters(QueryParameters):
 
     def validate_district(self, name):
         # An unknown district is a filter that matches no patient, not an error.
-        return District.objects.filter(name__iexact=" ".join(name.split())).first() or District(pk=0, name=name)
+        return District.objects.named(name) or District(pk=0, name=name)
 
 
 def _get_patient_with_records(patient_id):

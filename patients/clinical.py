@@ -84,23 +84,19 @@ def anaemia_cutoff_g_dl():
 
 
 def is_anaemic(haemoglobin_g_dl):
-    """True when a haemoglobin value lies below the configured cut-off; None when unknown."""
+    """True when a haemoglobin value lies below the configured cut-off (ANAEMIC); None when unknown."""
     if haemoglobin_g_dl is None:
         return None
-    return haemoglobin_g_dl < anaemia_cutoff_g_dl()
+    return ANAEMIC.holds({"haemoglobin_g_dl": haemoglobin_g_dl})
 
 
 def anaemia_severity(haemoglobin_g_dl):
-    """WHO's severity band for a haemoglobin value: none, mild, moderate or severe (None if unknown)."""
+    """WHO's severity band (SEVERITY_BANDS) of a haemoglobin value: none, mild, moderate or severe
+    (None if unknown)."""
     if haemoglobin_g_dl is None:
         return None
-    if haemoglobin_g_dl < SEVERE_BELOW_G_DL:
-        return Severity.SEVERE
-    if haemoglobin_g_dl < MODERATE_BELOW_G_DL:
-        return Severity.MODERATE
-    if haemoglobin_g_dl < anaemia_cutoff_g_dl():
-        return Severity.MILD
-    return Severity.NONE
+    value = {"haemoglobin_g_dl": haemoglobin_g_dl}
+    return next((band.code for band in SEVERITY_BANDS if band.holds(value)), Severity.NONE)
 
 
 # Where a haemoglobin reading was taken. On the same day a follow-up reading counts as later than
@@ -358,6 +354,32 @@ class Rule(NamedTuple):
 
     def holds(self, facts):
         return self.test.holds(facts)
+
+
+@dataclass(frozen=True)
+class AllOf:
+    rules: tuple
+
+    def holds(self, facts):
+        return all(rule.holds(facts) for rule in self.rules)
+
+    def sql(self, columns):
+        return "(" + " AND ".join(rule.sql(columns) for rule in self.rules) + ")"
+
+
+# --- Anaemia by value, as rules over a haemoglobin value (the fact "haemoglobin_g_dl") ------------
+# is_anaemic() and anaemia_severity() decide them in Python; the insights count them in SQL.
+
+ANAEMIC = Below("haemoglobin_g_dl", anaemia_cutoff_g_dl)
+SEVERITY_BANDS = (  # most severe first: the first that holds names the band
+    Rule(Severity.SEVERE, "Severe anaemia", Below("haemoglobin_g_dl", SEVERE_BELOW_G_DL)),
+    Rule(Severity.MODERATE, "Moderate anaemia", AllOf((
+        Below("haemoglobin_g_dl", MODERATE_BELOW_G_DL), AtLeast("haemoglobin_g_dl", SEVERE_BELOW_G_DL),
+    ))),
+    Rule(Severity.MILD, "Mild anaemia", AllOf((
+        Below("haemoglobin_g_dl", anaemia_cutoff_g_dl), AtLeast("haemoglobin_g_dl", MODERATE_BELOW_G_DL),
+    ))),
+)  # fmt: skip
 
 
 # --- High-risk patients ------------------------------------------------------------------------

@@ -13,12 +13,7 @@ from django.utils.text import capfirst
 from patients import clinical
 from patients.models import Delivery, DeliveryTerm, DeliveryType, FollowUp, Patient
 
-SEVERITY = {
-    clinical.Severity.NONE: "Not anaemic",
-    clinical.Severity.MILD: "Mild anaemia",
-    clinical.Severity.MODERATE: "Moderate anaemia",
-    clinical.Severity.SEVERE: "Severe anaemia",
-}
+SEVERITY = {clinical.Severity.NONE: "Not anaemic", **{band.code: band.words for band in clinical.SEVERITY_BANDS}}
 BLOOD_PRESSURE_BAND = {
     clinical.BloodPressureBand.NORMAL: f"Below {clinical.HIGH_SYSTOLIC_MMHG}/{clinical.HIGH_DIASTOLIC_MMHG}",
     clinical.BloodPressureBand.HIGH: "High",

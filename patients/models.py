@@ -137,6 +137,10 @@ class DistrictManager(models.Manager):
     def get_by_natural_key(self, name):
         return self.get(name__iexact=normalise_district_name(name))
 
+    def named(self, name):
+        """The district called `name` (any case, any spacing), or None."""
+        return self.filter(name__iexact=normalise_district_name(name)).first()
+
     def get_or_create_by_name(self, name):
         """The district called `name` (any case, any spacing), created if new, also when another
         request creates it at the same moment: its insert wins, ours fails on the unique name, and
