@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from hospital.api import QueryParameters, error_responses
 from insights import queries
+from insights.forms import not_accepted, split_codes
 from patients import clinical
 from patients.models import DeliveryType, District
 
@@ -67,7 +68,7 @@ class HighRiskRow(serializers.Serializer):
     delivery_type = serializers.CharField(allow_null=True, help_text="Her latest delivery's type.")
     reasons = serializers.ListField(child=serializers.ChoiceField(clinical.REASON_CODES))
     haemoglobin_g_dl = serializers.FloatField(allow_null=True, help_text="Her current reading, g/dL.")
-    severity = serializers.ChoiceField(["none", "mild", "moderate", "severe"], allow_null=True)
+    severity = serializers.ChoiceField(clinical.Severity.ALL, allow_null=True)
     district = serializers.CharField()
     priority = serializers.ChoiceField(
         clinical.PRIORITY_LEVELS, help_text="Triage priority: 1 (urgent), 2 (soon) or 3 (routine)."
@@ -78,7 +79,7 @@ class HighRiskRow(serializers.Serializer):
     bp_systolic = serializers.IntegerField(allow_null=True, help_text="Her latest blood pressure, mmHg.")
     bp_diastolic = serializers.IntegerField(allow_null=True)
     bp_date = serializers.DateField(allow_null=True)
-    bp_band = serializers.ChoiceField(["normal", "high", "severe"], allow_null=True)
+    bp_band = serializers.ChoiceField(clinical.BloodPressureBand.ALL, allow_null=True)
 
 
 class OneOrMore(serializers.ListField):
@@ -94,13 +95,10 @@ class OneOrMore(serializers.ListField):
     def to_internal_value(self, data):
         if isinstance(data, str) or not hasattr(data, "__iter__"):
             data = [data]
-        values = [part.strip() for value in data for part in str(value).split(",")]
+        values = split_codes(data)
         unknown = list(dict.fromkeys(value for value in values if value not in self.accepted))[:10]  # the first ten
         if unknown:
-            listed = ", ".join(self.accepted)
-            raise serializers.ValidationError(
-                [f'"{value}" is not a {self.what}. Accepted: {listed}.' for value in unknown]
-            )
+            raise serializers.ValidationError([not_accepted(value, self.what, self.accepted) for value in unknown])
         return list(dict.fromkeys(values))
 
 

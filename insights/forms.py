@@ -22,6 +22,10 @@ class InsightFilterForm(forms.Form):
             self.add_error("to", "The last day is before the first.")
         return data
 
+    def checkboxes(self):
+        """The filters shown as groups of checkboxes (filters.html): none here."""
+        return []
+
     def filters(self):
         """The query functions' keyword arguments (all records when the form is unbound)."""
         data = self.cleaned_data if self.is_bound else {}
@@ -39,34 +43,46 @@ class InsightFilterForm(forms.Form):
         return ", ".join(parts)
 
 
-def _one_or_more(choices, what):
-    """Checkboxes for one or more of `choices` ((code, words) pairs); an unknown code names the accepted ones."""
-    accepted = ", ".join(str(code) for code, _ in choices)
+def split_codes(values):
+    """?reason=a,b as well as ?reason=a&reason=b: each value split at its commas."""
+    return [part.strip() for value in values for part in str(value).split(",")]
+
+
+def not_accepted(value, what, accepted):
+    """The message for a code that is not one of `accepted`, naming them (the page's and the API's)."""
+    return f'"{value}" is not a {what}. Accepted: {", ".join(str(code) for code in accepted)}.'
+
+
+def _one_or_more(codes, what, label):
+    """Checkboxes for one or more of `codes` (their words are set when the form is made)."""
     return forms.TypedMultipleChoiceField(
-        choices=choices,
+        label=label,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"invalid_choice": f"%(value)s is not a {what}. Accepted: {accepted}."},
+        error_messages={"invalid_choice": not_accepted("%(value)s", what, codes)},
     )
 
 
 class HighRiskFilterForm(InsightFilterForm):
     """The insight filters, and the high-risk list's own: one or more reasons (any of them), priorities."""
 
-    reason = _one_or_more([(reason.code, reason.label) for reason in clinical.REASONS], "reason")
-    priority = _one_or_more([(str(p.code), clinical.priority_label(p.code)) for p in clinical.PRIORITIES], "priority")
+    reason = _one_or_more(clinical.REASON_CODES, "reason", "Reasons (any of)")
+    priority = _one_or_more(clinical.PRIORITY_LEVELS, "priority", "Priority")
+    CHECKBOXES = ("reason", "priority")
 
     def __init__(self, data=None, *args, **kwargs):
-        if data is not None and hasattr(data, "getlist"):  # ?reason=a,b as well as ?reason=a&reason=b
+        if data is not None and hasattr(data, "getlist"):
             data = data.copy()
-            for name in ("reason", "priority"):
+            for name in self.CHECKBOXES:
                 if name in data:
-                    data.setlist(name, [part.strip() for value in data.getlist(name) for part in value.split(",")])
+                    data.setlist(name, split_codes(data.getlist(name)))
         super().__init__(data, *args, **kwargs)
-        # The cut-off is a setting: the reasons' words are read when the form is made.
+        # In words, read when the form is made: the cut-off in a reason's words is a setting.
         self.fields["reason"].choices = [(reason.code, reason.label) for reason in clinical.REASONS]
-        self.fields["reason"].label = "Reasons"
-        self.fields["priority"].label = "Priority"
+        self.fields["priority"].choices = [(str(p.code), clinical.priority_label(p.code)) for p in clinical.PRIORITIES]
+
+    def checkboxes(self):
+        return [self[name] for name in self.CHECKBOXES]
 
     def filters(self):
         filters = super().filters()

@@ -173,7 +173,7 @@ def priority_sql(patient_table_alias):
     """SQL giving the triage priority of the patient row `patient_table_alias` from her stored facts
     (NULL when she is not high-risk): to order a list of patients by it."""
     table = PatientFacts._meta.db_table
-    columns = {field.column: f"facts.{field.column}" for field in PatientFacts._meta.concrete_fields}
+    columns = fact_columns()  # priority reads only the stored facts, not the patient row's (scope)
     return (
         f"(SELECT CASE WHEN {clinical.HIGH_RISK_TEST.sql(columns)} THEN {clinical.triage_priority_sql(columns)} END "
         f"FROM {table} facts WHERE facts.patient_id = {patient_table_alias}.id)"

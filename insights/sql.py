@@ -382,15 +382,6 @@ def _ends(rows, order):
     )
 
 
-def keyword_sql(column):
-    """clinical.mentions_anaemia as SQL on a text column (the keywords are plain lower-case words)."""
-    # SQLite's LIKE already ignores the case of ASCII letters (LOWER() on every row would double the
-    # scan); on PostgreSQL LOWER() LIKE measured faster than ILIKE. %% is a literal % once the driver
-    # has put in the parameters.
-    text = f"LOWER({column})" if connection.vendor == "postgresql" else column
-    return "(" + " OR ".join(f"{text} LIKE '%%{keyword}%%'" for keyword in clinical.ANAEMIA_KEYWORDS) + ")"
-
-
 def fact_columns():
     """The SQL expression of each fact the clinical rules read (clinical.REASONS, PRIORITIES,
     RISK_FACTORS), in a query joining `scope` and `facts`."""
@@ -405,13 +396,27 @@ def fact_columns():
     return columns
 
 
+def keyword_sql(column):
+    """clinical.mentions_anaemia as SQL on a text column."""
+    return _mentions_sql(column, clinical.ANAEMIA_KEYWORDS)
+
+
 def hypertension_sql(column):
-    """clinical.mentions_hypertension as SQL on a text column: word parts by LIKE, the whole words
-    by a regular expression, tried only where LIKE found the letters (a regular expression on every
-    row would cost a Python call a row on SQLite)."""
+    """clinical.mentions_hypertension as SQL on a text column."""
+    return _mentions_sql(column, clinical.HYPERTENSION_WORD_PARTS, clinical.HYPERTENSION_WHOLE_WORDS)
+
+
+def _mentions_sql(column, parts, whole_words=()):
+    """SQL: a text column holds one of `parts` anywhere or one of `whole_words` as a word, ignoring
+    the case of ASCII letters (the keywords are plain lower-case words). A whole word is found by a
+    regular expression tried only where LIKE found its letters (a regular expression on every row
+    would cost a Python call a row on SQLite)."""
+    # SQLite's LIKE already ignores the case of ASCII letters (LOWER() on every row would double the
+    # scan); on PostgreSQL LOWER() LIKE measured faster than ILIKE. %% is a literal % once the driver
+    # has put in the parameters.
     text = f"LOWER({column})" if connection.vendor == "postgresql" else column
-    tests = [f"{text} LIKE '%%{part}%%'" for part in clinical.HYPERTENSION_WORD_PARTS]
-    for word in clinical.HYPERTENSION_WHOLE_WORDS:
+    tests = [f"{text} LIKE '%%{part}%%'" for part in parts]
+    for word in whole_words:
         # PostgreSQL's \m and \M are a word's start and end; on SQLite, Django's REGEXP is Python's re.
         whole = (
             rf"{column} ~* '\m{word}\M'" if connection.vendor == "postgresql" else rf"{column} REGEXP '(?i)\b{word}\b'"

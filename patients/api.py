@@ -108,11 +108,11 @@ class RiskSerializer(serializers.Serializer):
     priority_label = serializers.CharField(help_text='In words, e.g. "Priority 1 (urgent)"; empty when not high-risk.')
     haemoglobin_g_dl = serializers.FloatField(allow_null=True, help_text="Her current (latest) reading, g/dL.")
     haemoglobin_date = serializers.DateField(allow_null=True)
-    severity = serializers.ChoiceField(["none", "mild", "moderate", "severe"], allow_null=True)
+    severity = serializers.ChoiceField(clinical.Severity.ALL, allow_null=True)
     bp_systolic = serializers.IntegerField(allow_null=True, help_text="Her latest blood pressure, mmHg.")
     bp_diastolic = serializers.IntegerField(allow_null=True)
     bp_date = serializers.DateField(allow_null=True)
-    bp_band = serializers.ChoiceField(["normal", "high", "severe"], allow_null=True)
+    bp_band = serializers.ChoiceField(clinical.BloodPressureBand.ALL, allow_null=True)
     risk_factors = serializers.ListField(
         child=serializers.ChoiceField(clinical.RISK_FACTOR_CODES),
         help_text="Risk factors (they do not make her high-risk by themselves).",

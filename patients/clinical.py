@@ -77,6 +77,7 @@ class Severity:
     MILD = "mild"
     MODERATE = "moderate"
     SEVERE = "severe"
+    ALL = (NONE, MILD, MODERATE, SEVERE)
 
 
 def anaemia_cutoff_g_dl():
@@ -245,15 +246,18 @@ class BloodPressureBand:
     NORMAL = "normal"
     HIGH = "high"
     SEVERE = "severe"
+    ALL = (NORMAL, HIGH, SEVERE)
 
 
 def blood_pressure_band(systolic, diastolic):
-    """normal, high (>= 140 or >= 90) or severe (>= 160 or >= 110); None without both values."""
+    """normal, high (HIGH_BLOOD_PRESSURE_TEST: >= 140 or >= 90) or severe (SEVERE_BLOOD_PRESSURE_TEST:
+    >= 160 or >= 110); None without both values."""
     if systolic is None or diastolic is None:
         return None
-    if systolic >= SEVERE_SYSTOLIC_MMHG or diastolic >= SEVERE_DIASTOLIC_MMHG:
+    reading = {"latest_bp_systolic": systolic, "latest_bp_diastolic": diastolic}
+    if SEVERE_BLOOD_PRESSURE_TEST.holds(reading):
         return BloodPressureBand.SEVERE
-    if systolic >= HIGH_SYSTOLIC_MMHG or diastolic >= HIGH_DIASTOLIC_MMHG:
+    if HIGH_BLOOD_PRESSURE_TEST.holds(reading):
         return BloodPressureBand.HIGH
     return BloodPressureBand.NORMAL
 

@@ -258,8 +258,9 @@ class TestHighRiskTable:
         response = client.get(reverse("insights:high_risk"), {"reason": "bp_high", "priority": "4"})
         assert response.status_code == 400
         page = response.content.decode()
-        assert "bp_high is not a reason. Accepted: anaemia_keyword, low_haemoglobin, c_section" in page
-        assert "4 is not a priority. Accepted: 1, 2, 3." in page
+        assert "&quot;bp_high&quot; is not a reason. Accepted: anaemia_keyword, low_haemoglobin, c_section" in page
+        assert "&quot;4&quot; is not a priority. Accepted: 1, 2, 3." in page
+        assert 'name="reason" value="high_blood_pressure"' in page  # the form is there to correct them
 
     def test_sorts_by_haemoglobin_and_pages_without_counting_again(
         self, client, clinician, risky, django_assert_num_queries
