@@ -2,7 +2,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 
 from patients import roles
-from patients.models import AccessLog, ImportBatch
+from patients.models import AccessLog, ImportBatch, ValueAlias
 from patients.tests.factories import make_delivery, make_followup, make_patient, make_user
 
 # Browser tests live in their own module; these settings apply to them (pytest-playwright).
@@ -71,7 +71,10 @@ def world(users):
     delivery, followup = make_delivery(patient), make_followup(patient)
     batch = ImportBatch.objects.create(source="command", file_name="x.xlsx", file_sha256="0" * 64)
     log = AccessLog.objects.create(kind="view", patient=patient, patient_ref="P001", what="Record page")
-    ids = {"patients.patient": patient.pk, "patients.delivery": delivery.pk, "patients.followup": followup.pk,
+    alias = ValueAlias(column="type_of_delivery", spelling="Norml vag", code="normal")
+    alias.save()
+    ids = {"patients.valuealias": alias.pk,
+           "patients.patient": patient.pk, "patients.delivery": delivery.pk, "patients.followup": followup.pk,
            "patients.district": patient.district_id, "patients.importbatch": batch.pk, "patients.accesslog": log.pk,
            "auth.user": users["clinician"].pk, "auth.group": users["clinician"].groups.get().pk}  # fmt: skip
     for record in (patient, delivery, followup):  # a version of each in its history

@@ -168,7 +168,7 @@ def _time_baseline(workbook, patients, followups_per_patient):
     import tablib
     from import_export import fields, resources, widgets
 
-    from patients import clinical
+    from patients import vocabulary
     from patients.models import Delivery, District, FollowUp, Patient
 
     class PatientResource(resources.ModelResource):
@@ -220,7 +220,7 @@ def _time_baseline(workbook, patients, followups_per_patient):
         if "type_of_delivery" in header:
             column = header.index("type_of_delivery")
             for row in padded:
-                row[column] = clinical.delivery_type_code(row[column])
+                row[column] = vocabulary.DELIVERY_TYPES.known(row[column])
         dataset = tablib.Dataset(*padded, headers=header)
         result = resource_class().import_data(dataset, dry_run=False)
         problems = [r.error_dict for r in result.invalid_rows[:3]] + [

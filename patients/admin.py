@@ -2,6 +2,7 @@
 
 from functools import partial
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -26,8 +27,9 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from patients import admin_import, audit, spreadsheet
 from patients.forms import DeliveryForm, FollowUpForm
-from patients.models import AccessLog, Delivery, District, FollowUp, ImportBatch, Patient
+from patients.models import AccessLog, Delivery, District, FollowUp, ImportBatch, Patient, ValueAlias
 from patients.resources import DeliveryResource, FollowUpResource, PatientResource
+from patients.vocabulary import CODED_COLUMNS
 from patients.voiding import VoidRefused, restore
 from patients.workbook_guard import WorkbookRefused
 
@@ -240,6 +242,31 @@ class DistrictAdmin(AnswersBadInput, admin.ModelAdmin):
         return district.patient_count
 
 
+@admin.register(ValueAlias)
+class ValueAliasAdmin(AnswersBadInput, admin.ModelAdmin):
+    """The spellings data managers mapped in import previews: correct one here, or add one ahead of
+    an import. Imports, the staff forms and the API read them (patients.vocabulary)."""
+
+    list_display = ["spelling", "column", "meaning", "created_by", "created_at"]
+    list_filter = ["column"]
+    search_fields = ["spelling", "district__name"]
+    list_select_related = ["district", "created_by"]
+    autocomplete_fields = ["district"]
+    fields = ["column", "spelling", "code", "district", "created_by", "created_at"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "code":  # a delivery type's or a term's code, by its words
+            groups = [(coded.verbose_name.capitalize(), coded.choices.choices) for coded in CODED_COLUMNS.values()]
+            return forms.ChoiceField(choices=[("", "---------"), *groups], required=False, label="Means")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def save_model(self, request, alias, form, change):
+        if not change:
+            alias.created_by = request.user
+        super().save_model(request, alias, form, change)
+
+
 class DeliveryInline(admin.TabularInline):
     model = Delivery
     extra = 0
@@ -291,6 +318,8 @@ class PatientAdmin(BigTableAdmin):
                  name="patients_patient_import_workbook_preview"),
             path("import-workbook/<str:token>/errors.xlsx", view(admin_import.import_errors_view),
                  name="patients_patient_import_workbook_errors"),
+            path("import-workbook/<str:token>/errors/<int:group>/", view(admin_import.import_error_rows_view),
+                 name="patients_patient_import_workbook_error_rows"),
             path("export-workbook/", view(admin_import.export_workbook_view), name="patients_patient_export_workbook"),
         ] + super().get_urls()  # fmt: skip
 

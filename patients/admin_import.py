@@ -15,14 +15,15 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from patients import audit
+from patients import audit, vocabulary
 from patients.importing import (
     ImportFileError,
     ImportRefused,
@@ -31,14 +32,18 @@ from patients.importing import (
     plan_import,
     write_error_workbook,
 )
-from patients.models import District, ImportBatch, Patient
+from patients.importing.mapping import NEW_DISTRICT, Mappings, save_alias
+from patients.importing.plans import GROUP_ROWS_SHOWN
+from patients.models import District, ImportBatch, Patient, ValueAlias, normalise_district_name
 from patients.workbook import write_workbook
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods")
 SESSION_KEY = "workbook_uploads"
+NEW_DISTRICTS_KEY = "workbook_new_districts"  # token -> district names confirmed as new in its preview
 ABANDONED_AFTER_SECONDS = 24 * 3600
 PREVIEW_ROWS = 10
-PREVIEW_ERRORS = 500
+ERROR_GROUPS_PER_PAGE = 20
+GROUP_ROWS_PER_PAGE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -103,7 +108,21 @@ def _stored(request, token):
 def _discard(request, token):
     (Path(settings.IMPORT_UPLOAD_DIR) / token).unlink(missing_ok=True)
     request.session.get(SESSION_KEY, {}).pop(token, None)
+    request.session.get(NEW_DISTRICTS_KEY, {}).pop(token, None)
     request.session.modified = True
+
+
+def _mappings(request, token):
+    """This upload's own mappings: the districts confirmed as new in its preview (the mappings to
+    known values are saved aliases, which every plan reads)."""
+    mappings = Mappings()
+    for name in request.session.get(NEW_DISTRICTS_KEY, {}).get(token, []):
+        mappings.add(ValueAlias.Column.DISTRICT, name, NEW_DISTRICT)
+    return mappings
+
+
+def _plan(request, path, name, token):
+    return plan_import(path, file_name=name, mappings=_mappings(request, token))
 
 
 def import_upload_view(model_admin, request):
@@ -118,18 +137,22 @@ def import_upload_view(model_admin, request):
 
 
 def import_preview_view(model_admin, request, token):
-    """GET: what the import would do. POST: confirm (write it) or cancel (forget the file)."""
+    """GET: what the import would do. POST: map unknown values, confirm (write it) or cancel."""
     _require_import_permission(request)
     path, name = _stored(request, token)
+    preview = reverse("admin:patients_patient_import_workbook_preview", args=[token])
     changelist = reverse("admin:patients_patient_changelist")
     if request.method == "POST" and "cancel" in request.POST:
         _discard(request, token)
         messages.info(request, f"Import of {name} cancelled: nothing was written.")
         return redirect(changelist)
+    if request.method == "POST" and "map" in request.POST:
+        _map_values(request, token)
+        return redirect(preview)
     # A confirm plans again and writes in its turn: an import confirmed meanwhile is seen, not doubled.
     with import_turn() if request.method == "POST" else nullcontext():
         try:
-            plan = plan_import(path, file_name=name)
+            plan = _plan(request, path, name, token)
         except ImportFileError as error:
             _discard(request, token)
             context = {"form": UploadForm(), "title": "Import a workbook", "upload_error": f"{name}: {error}"}
@@ -150,12 +173,15 @@ def import_preview_view(model_admin, request, token):
                 else:
                     messages.success(request, f"Imported {name} as import #{batch.pk}: {_summary(plan)}.")
                 return redirect(changelist)
+    groups = Paginator(plan.error_groups(), ERROR_GROUPS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "title": f"Preview of {name}",
         "plan": plan,
         "sheets": [_sheet_preview(sheet) for sheet in plan.sheets.values()],
-        "errors": plan.errors[:PREVIEW_ERRORS],
-        "more_errors": max(0, len(plan.errors) - PREVIEW_ERRORS),
+        "error_groups": groups,
+        "group_offset": groups.start_index() - 1 if groups.object_list else 0,
+        "rows_shown": GROUP_ROWS_SHOWN,
+        "unmatched": [_unmatched_choices(unmatched) for unmatched in plan.unmatched.values()],
         "duplicates": plan.possible_duplicates[: settings.IMPORT_MAX_DUPLICATES_SHOWN],
         "more_duplicates": max(0, len(plan.possible_duplicates) - settings.IMPORT_MAX_DUPLICATES_SHOWN),
         "token": token,
@@ -163,12 +189,80 @@ def import_preview_view(model_admin, request, token):
     return _render(model_admin, request, "admin/patients/import_preview.html", context)
 
 
+def _unmatched_choices(unmatched):
+    """An unknown value with what it may be mapped to: the suggestions first, then every known value."""
+    if unmatched.column == ValueAlias.Column.DISTRICT:
+        everything = [(str(pk), name) for pk, name in District.objects.values_list("pk", "name")]
+        by_name = {name: pk for pk, name in everything}
+        suggested = [(by_name[s.value], s.label) for s in unmatched.suggestions if s.value in by_name]
+        everything.append((NEW_DISTRICT, f"a new district: {normalise_district_name(unmatched.typed)}"))
+    else:
+        coded = vocabulary.CODED_COLUMNS[unmatched.column]
+        everything = [(code, label) for code, label in coded.choices.choices]
+        suggested = [(s.value, s.label) for s in unmatched.suggestions]
+    return {
+        "value": unmatched,
+        "column_words": ValueAlias.Column(unmatched.column).label,
+        "suggested": suggested,
+        "others": [choice for choice in everything if choice not in suggested],
+        "first_rows": unmatched.rows[:GROUP_ROWS_SHOWN],
+    }
+
+
+def _map_values(request, token):
+    """Save the preview's mappings: each to a known value as an alias (used by every later import,
+    the forms and the API), a district confirmed as new for this upload only."""
+    if not request.user.has_perm("patients.add_valuealias"):
+        raise PermissionDenied
+    mapped = 0
+    for index in range(int(request.POST.get("map-count", 0) or 0)):
+        column = request.POST.get(f"map-{index}-column", "")
+        spelling = request.POST.get(f"map-{index}-spelling", "")
+        target = request.POST.get(f"map-{index}-to", "")
+        if not target or column not in ValueAlias.Column.values:
+            continue
+        if column == ValueAlias.Column.DISTRICT and target == NEW_DISTRICT:
+            confirmed = request.session.setdefault(NEW_DISTRICTS_KEY, {}).setdefault(token, [])
+            confirmed.append(spelling)
+            request.session.modified = True
+            mapped += 1
+            continue
+        meaning = target
+        if column == ValueAlias.Column.DISTRICT:
+            meaning = District.objects.filter(pk=int(target)).first() if target.isdigit() else None
+        try:
+            if meaning is None:
+                raise ValidationError(f"no district {target}")
+            save_alias(column, spelling, meaning, request.user)
+        except ValidationError as invalid:
+            messages.error(request, f"'{spelling}' was not mapped: {' '.join(invalid.messages)}")
+        else:
+            mapped += 1
+    if mapped:
+        messages.success(request, f"{mapped} value{'s' if mapped != 1 else ''} mapped; the preview below uses them.")
+
+
+def import_error_rows_view(model_admin, request, token, group):
+    """Every row of one group of errors in the preview, a page at a time."""
+    _require_import_permission(request)
+    path, name = _stored(request, token)
+    try:
+        groups = _plan(request, path, name, token).error_groups()
+    except ImportFileError as error:
+        raise Http404(str(error)) from None
+    if not 0 <= group < len(groups):
+        raise Http404("No such group of errors: preview the workbook again.")
+    rows = Paginator(groups[group].errors, GROUP_ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"title": f"Rows of {name} with one problem", "group": groups[group], "rows": rows, "token": token}
+    return _render(model_admin, request, "admin/patients/import_error_rows.html", context)
+
+
 def import_errors_view(model_admin, request, token):
     """The invalid rows of the uploaded workbook, with a reason column, as xlsx."""
     _require_import_permission(request)
     path, name = _stored(request, token)
     try:
-        plan = plan_import(path, file_name=name)
+        plan = _plan(request, path, name, token)
     except ImportFileError as error:
         raise Http404(str(error)) from None
     response = HttpResponse(content_type=XLSX)

@@ -21,7 +21,7 @@ from hospital.api import (
     StrictModelSerializer,
     error_responses,
 )
-from patients import audit, clinical
+from patients import audit, clinical, vocabulary
 from patients.models import (
     Delivery,
     District,
@@ -54,10 +54,22 @@ def model_clean(instance):
         raise serializers.ValidationError(invalid.message_dict) from None
 
 
+class SpelledChoiceField(serializers.ChoiceField):
+    """A delivery type or term by its code, the words the app shows for it, or a spelling registers
+    use (patients.vocabulary), in any case; answered as the code."""
+
+    def to_internal_value(self, data):
+        coded = vocabulary.CODED_COLUMNS.get(self.field_name)
+        if coded is not None and isinstance(data, str) and data.strip() and data not in self.choices:
+            data = coded.code(data) or data
+        return super().to_internal_value(data)
+
+
 class PatientRecordSerializer(StrictModelSerializer):
     """A delivery or follow-up of the patient in context["patient"]; `key_field` is unique per patient."""
 
     patient_id = serializers.CharField(source="patient.patient_id", read_only=True)
+    serializer_choice_field = SpelledChoiceField
     key_field = None
     taken = None  # the message when the key is taken: "{patient} ... {value}"
 
@@ -126,7 +138,8 @@ class PatientSerializer(StrictModelSerializer):
     district = StrictCharField(
         max_length=100,
         validators=[validate_no_control_characters],
-        help_text="The district's name; a new name creates it.",
+        help_text="A known district's name (any case), or a saved alias of it. An unknown name is a 400 naming "
+        "the nearest known districts: districts are added by an administrator or a workbook import.",
     )
 
     class Meta:
@@ -141,21 +154,20 @@ class PatientSerializer(StrictModelSerializer):
         return data
 
     def validate_district(self, name):
-        name = normalise_district_name(name)
-        if not name:
+        if not normalise_district_name(name):
             raise serializers.ValidationError("A district is required.")
-        return name
+        district = vocabulary.district(name)
+        if district is None:
+            raise serializers.ValidationError(vocabulary.unknown_district_message(name))
+        return district
 
     def validate(self, attrs):
         values = {**attrs}
-        values.pop("district", None)
         instance = Patient(**{**_field_values(self.instance), **values}) if self.instance else Patient(**values)
         model_clean(instance)
         return attrs
 
     def save(self, **kwargs):
-        if "district" in self.validated_data:
-            kwargs["district"] = District.objects.get_or_create_by_name(self.validated_data["district"])
         return super().save(**kwargs)
 
 

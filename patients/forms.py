@@ -1,5 +1,8 @@
+import functools
+
 from django import forms
 
+from patients import vocabulary
 from patients.models import Delivery, District, FollowUp, Patient
 
 
@@ -22,7 +25,43 @@ class PatientSearchForm(forms.Form):
     district = forms.ModelChoiceField(queryset=District.objects.all(), required=False, empty_label="All districts")
 
 
+class SpelledChoiceField(forms.TypedChoiceField):
+    """A delivery type or term: the select sends the code; a label or a spelling registers use
+    (patients.vocabulary), in any case, is read as its code too."""
+
+    def __init__(self, *, coded, **kwargs):
+        super().__init__(**kwargs)
+        self.coded = coded
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return (self.coded.code(value) or value) if value else value
+
+
+def spelled_choices(db_field, **kwargs):
+    """ModelForm.Meta.formfield_callback: coded columns read every spelling of their values."""
+    coded = vocabulary.CODED_COLUMNS.get(db_field.name)
+    if coded is not None:
+        kwargs["choices_form_class"] = functools.partial(SpelledChoiceField, coded=coded)
+    return db_field.formfield(**kwargs)
+
+
+class DistrictChoiceField(forms.ModelChoiceField):
+    """A known district: the select sends its id; its name in any case, or a saved alias, will do too.
+    Staff forms never add a district (an administrator or an import does)."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip() and not value.strip().isdigit():
+            district = vocabulary.district(value)
+            if district is None:
+                raise forms.ValidationError(vocabulary.unknown_district_message(value), code="invalid_choice")
+            return district
+        return super().to_python(value)
+
+
 class PatientForm(forms.ModelForm):
+    district = DistrictChoiceField(queryset=District.objects.all())
+
     class Meta:
         model = Patient
         fields = [
@@ -59,6 +98,7 @@ class DeliveryForm(forms.ModelForm):
             "placental_weight",
         ]
         widgets = {"date_of_delivery": DateInput()}
+        formfield_callback = spelled_choices
 
     def clean_date_of_delivery(self):
         # The patient is not a form field, so Django's own unique check would skip this pair.

@@ -138,15 +138,21 @@ class DistrictManager(models.Manager):
         return self.get(name__iexact=normalise_district_name(name))
 
     def named(self, name):
-        """The district called `name` (any case, any spacing), or None."""
-        return self.filter(name__iexact=normalise_district_name(name)).first()
+        """The district called `name` (any case, any spacing) or so named by a saved alias, or None."""
+        name = normalise_district_name(name)
+        if not name:
+            return None
+        return (
+            self.filter(name__iexact=name).first()
+            or self.filter(aliases__column="district", aliases__key=name.lower()).first()
+        )
 
     def get_or_create_by_name(self, name):
-        """The district called `name` (any case, any spacing), created if new, also when another
+        """The district called `name` (any case, any spacing, or a saved alias), created if new, also when another
         request creates it at the same moment: its insert wins, ours fails on the unique name, and
         we read the district it made."""
         name = normalise_district_name(name)
-        district = self.filter(name__iexact=name).first()
+        district = self.named(name)
         if district is None:
             try:
                 with transaction.atomic():
@@ -810,3 +816,100 @@ def history_reason(text):
     PostgreSQL refuses a longer value; SQLite would keep it)."""
     limit = Patient.history.model._meta.get_field("history_change_reason").max_length
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class AliasColumn(models.TextChoices):
+    DELIVERY_TYPE = "type_of_delivery", "Delivery type"
+    TERM = "term_of_delivery", "Term"
+    DISTRICT = "district", "District"
+
+
+_CODED = {AliasColumn.DELIVERY_TYPE: DeliveryType, AliasColumn.TERM: DeliveryTerm}
+
+
+class ValueAlias(models.Model):
+    """A spelling a data manager mapped to a known value in an import preview (or here, in the
+    admin): "Normal vag." means `normal`, "Kaskii" means the district Kaski. Imports, the staff
+    forms and the API read it through patients.vocabulary, after the app's own words."""
+
+    Column = AliasColumn
+
+    column = models.CharField(max_length=20, choices=AliasColumn.choices)
+    spelling = models.CharField(
+        max_length=100, validators=[validate_no_control_characters], help_text="As it was typed in the register."
+    )
+    key = models.CharField(
+        max_length=100,
+        blank=True,
+        editable=False,
+        help_text="The spelling as values are compared: case and spacing aside.",
+    )
+    code = models.CharField(
+        max_length=10, blank=True, help_text="What a delivery type or term spelled so means (a code)."
+    )
+    district = models.ForeignKey(
+        District, on_delete=models.CASCADE, null=True, blank=True, related_name="aliases",
+        help_text="The district a district name spelled so means.",
+    )  # fmt: skip
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["column", "key"]
+        verbose_name = "value alias"
+        verbose_name_plural = "value aliases"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["column", "key"],
+                name="patients_valuealias_unique_key",
+                violation_error_message="This spelling is already mapped for this column.",
+            ),
+            models.CheckConstraint(condition=~Q(key=""), name="patients_valuealias_key_not_blank"),
+            models.CheckConstraint(
+                condition=(
+                    Q(column=AliasColumn.DISTRICT, district__isnull=False, code="")
+                    | Q(column=AliasColumn.DELIVERY_TYPE, district__isnull=True, code__in=DeliveryType.values)
+                    | Q(column=AliasColumn.TERM, district__isnull=True, code__in=DeliveryTerm.values)
+                ),
+                name="patients_valuealias_means_one_value",
+                violation_error_message="A district alias names a district; other aliases name a code.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_column_display()} '{self.spelling}' means {self.meaning}"
+
+    def save(self, *args, **kwargs):
+        from patients import vocabulary  # it reads this model
+
+        self.key = vocabulary.alias_key(self.column, self.spelling)
+        super().save(*args, **kwargs)
+
+    @property
+    def meaning(self):
+        if self.column == AliasColumn.DISTRICT:
+            return self.district.name if self.district_id else ""
+        return _CODED[self.column](self.code).label if self.code in _CODED[self.column].values else self.code
+
+    def clean(self):
+        from patients import vocabulary  # it reads this model
+
+        self.spelling = normalise_district_name(self.spelling)
+        self.key = vocabulary.alias_key(self.column, self.spelling) if self.column else ""
+        if not self.key:
+            raise ValidationError({"spelling": "Type the spelling this alias stands for."})
+        if self.column == AliasColumn.DISTRICT:
+            self.code = ""
+            known = District.objects.filter(name__iexact=self.spelling).first()
+            if known is not None and known != self.district:
+                raise ValidationError({"spelling": f"'{self.spelling}' is the district {known.name} itself."})
+        elif self.column:
+            self.district = None
+            coded = vocabulary.CODED_COLUMNS[self.column]
+            if self.code not in coded.choices.values:
+                raise ValidationError({"code": f"Choose one of: {coded.accepted()}."})
+            known = coded.known(self.spelling)
+            if known is not None:
+                raise ValidationError({"spelling": f"'{self.spelling}' already means {coded.label(known)}."})

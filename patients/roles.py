@@ -21,6 +21,8 @@ DATA_MANAGER_PERMISSIONS = (
     + [f"patients.view_historical{model}" for model in _RECORDS if model != "district"]
     # Importing and exporting workbooks, and reading the record of past imports.
     + ["patients.add_importbatch", "patients.view_importbatch", "patients.export_patient"]
+    # Mapping an import's unknown spellings (saved as aliases), and correcting those mappings.
+    + ["patients.add_valuealias", "patients.change_valuealias", "patients.view_valuealias"]
 )
 
 # Administrators hold every permission of these apps, deletes, user management and API tokens included,

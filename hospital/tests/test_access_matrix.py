@@ -54,7 +54,7 @@ RULES = [
     (r"admin/authtoken/\w+/<path:object_id>/(change|delete)/", (302, 302, 403, 302, 302)),
     (r"admin/authtoken/.*", ADMIN_ONLY),
     (r"admin/axes/.*", ADMIN_NOBODY),
-    (r"admin/patients/(patient|delivery|followup|district)/<path:object_id>/delete/", ADMIN_ONLY),
+    (r"admin/patients/(patient|delivery|followup|district|valuealias)/<path:object_id>/delete/", ADMIN_ONLY),
     (r"admin/patients/\w+/process_import/", ADMIN_METHOD),
     (r"admin/patients/patient/import-workbook/<str:token>/.*", ADMIN_NOT_FOUND),
     (r"admin/patients/importbatch/(add/|<path:object_id>/delete/)", ADMIN_NOBODY),
@@ -101,7 +101,7 @@ def concrete(route, ids):
     url = url.replace("<path:object_id>", str(ids.get(model, NO_SUCH_OBJECT)))
     url = url.replace("<id>", str(ids["auth.user"]))
     url = url.replace("<uidb64>/<token>", "MQ/set-password")
-    url = url.replace("<str:token>", "unknown-upload")
+    url = url.replace("<str:token>", "unknown-upload").replace("<int:group>", "0")
     url = url.replace(
         "^([^/]+)/history/([^/]+)/$", f"{ids.get(model, NO_SUCH_OBJECT)}/history/{ids.get(f'{model}.version')}/"
     )

@@ -4,7 +4,9 @@ database, writing nothing. The plan says what is new, changed, unchanged and inv
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from patients import vocabulary
 from patients.importing.duplicates import possible_duplicates
+from patients.importing.mapping import NEW_DISTRICT, Mappings
 from patients.importing.plans import (
     LOOKUP_CHUNK,
     RECORD_KEY,
@@ -15,9 +17,10 @@ from patients.importing.plans import (
     RowError,
     RowPlan,
     SheetPlan,
+    Unmatched,
     in_chunks,
 )
-from patients.importing.reading import checksum, open_workbook, parse_text, parser_for, read_sheet
+from patients.importing.reading import UnknownValue, checksum, open_workbook, parse_text, parser_for, read_sheet
 from patients.models import District, Patient, normalise_district_name, patient_id_key
 from patients.workbook import sheet_kind
 
@@ -28,12 +31,13 @@ def _no_progress(kind, records, total):
     return records
 
 
-def plan_import(source, file_name=None, progress=_no_progress):
+def plan_import(source, file_name=None, progress=_no_progress, mappings=None):
     """Read and check a workbook against the database, writing nothing.
 
     `source` is a path or a binary file. Raises ImportFileError when the file as a whole cannot be
     imported; row problems are collected in the plan's sheets. `progress(kind, rows, total)` may
-    wrap each sheet's rows (the command shows a progress bar).
+    wrap each sheet's rows (the command shows a progress bar). `mappings` (mapping.Mappings) says
+    what this import's unknown values mean, beside the saved aliases.
     """
     file_name = file_name or getattr(source, "name", None) or str(source)
     workbook = open_workbook(source)
@@ -50,7 +54,8 @@ def plan_import(source, file_name=None, progress=_no_progress):
         raise ImportFileError(f"No sheet named patients, deliveries or followups (the sheets are: {names}).")
 
     sheets = {kind: (found[kind], *read_sheet(workbook, found[kind], kind)) for kind in SHEET_ORDER if kind in found}
-    planner = _Planner(plan)
+    plan.mappings = mappings or Mappings()
+    planner = _Planner(plan, plan.mappings)
     for kind, (title, columns, ignored, read_records, total) in sheets.items():
         sheet = SheetPlan(kind=kind, title=title, columns=columns, ignored_columns=ignored)
         plan.sheets[kind] = sheet
@@ -59,15 +64,23 @@ def plan_import(source, file_name=None, progress=_no_progress):
         else:
             planner.plan_records(sheet, read_records, lambda records: progress(kind, records, total))  # noqa: B023
     plan.possible_duplicates = possible_duplicates(planner.workbook_patients, planner.patient_rows)
+    for unmatched in plan.unmatched.values():
+        if unmatched.column in vocabulary.CODED_COLUMNS:
+            unmatched.suggestions = vocabulary.CODED_COLUMNS[unmatched.column].suggestions(unmatched.typed)
     return plan
 
 
 class _Planner:
     """Checks rows and compares them with the database, remembering what later sheets need."""
 
-    def __init__(self, plan):
-        self.plan = plan
-        self.districts = {d.name.lower(): d for d in District.objects.all()}
+    def __init__(self, plan, mappings):
+        self.plan, self.mappings = plan, mappings
+        self.known_districts = {d.name.lower(): d for d in District.objects.all()}
+        # District key (vocabulary.district_key) -> District: known, aliased, mapped or new.
+        self.districts = {**vocabulary.district_aliases(), **self.known_districts}
+        self.aliases = {name: coded.saved_aliases() for name, coded in vocabulary.CODED_COLUMNS.items()}
+        for name, mapped in mappings.codes().items():
+            self.aliases[name].update(mapped)
         # Keyed by patient_id_key(patient_id):
         self.workbook_patients = {}  # -> Patient (every valid row of the patients sheet)
         self.patient_rows = {}  # -> row number of her valid row
@@ -80,7 +93,14 @@ class _Planner:
                 values[name] = parsers[name](value)
             except ValueError as problem:
                 errors.append(RowError(sheet.title, number, sheet.columns[name], value, str(problem), name))
+                if isinstance(problem, UnknownValue):
+                    self._unmatched(problem.column, problem.typed, sheet.title, number)
         return values, errors
+
+    def _unmatched(self, column, typed, title, number):
+        key = vocabulary.alias_key(column, typed)
+        unmatched = self.plan.unmatched.setdefault((column, key), Unmatched(column, key, typed))
+        unmatched.rows.append((title, number))
 
     def _validate(self, sheet, instance, number, raw, exclude, unreadable):
         """The model's field validators and clean(): the rules of its constraints, without queries.
@@ -121,7 +141,9 @@ class _Planner:
         known = _patients_by_id(Patient.all_objects.select_related("district"), ids)
         existing = {patient_id_key(p.patient_id): p for p in known}
         fields = [name for name in sheet.columns if name != "district"]
-        parsers = {name: parser_for(Patient, name) for name in sheet.columns}
+        parsers = {name: parser_for(Patient, name, self.aliases) for name in sheet.columns}
+        if "district" in sheet.columns:
+            self._plan_districts(records)
         seen = {}
         for number, raw in records:
             values, errors = self._parse(sheet, parsers, number, raw)
@@ -147,7 +169,11 @@ class _Planner:
                 reason = f"a district name of {len(district_name)} characters: at most {DISTRICT_NAME_LENGTH}"
                 errors.append(RowError(sheet.title, number, sheet.columns["district"], raw["district"], reason))
             elif district_name:
-                instance.district = self._district(district_name)
+                district = self.districts.get(vocabulary.district_key(district_name))
+                if district is None:
+                    errors.append(self._undecided_district(sheet, number, raw, district_name))
+                else:
+                    instance.district = district
             exclude = ["id", "district", "import_batch"]
             errors += self._validate(sheet, instance, number, raw, exclude, unparsed(errors))
             if errors:
@@ -159,13 +185,49 @@ class _Planner:
             self.workbook_patients[patient_id_key(patient_id)] = instance
             self.patient_rows[patient_id_key(patient_id)] = number
 
-    def _district(self, name):
-        district = self.districts.get(name.lower())
-        if district is None:
-            district = District(name=name)
-            self.districts[name.lower()] = district
-            self.plan.new_districts.append(name)
-        return district
+    def _plan_districts(self, records):
+        """Decide what each district name in the patients sheet means, before the rows are checked.
+
+        A known name (any case or spacing) or a saved alias is that district. Any other name is a new
+        district, spelled as the file most often spells it, in title case, unless it is close to a
+        known district or to a more common new name (a typo, perhaps): then it waits for a person
+        to map it or to confirm it as new (`mappings`), and its rows are errors until then.
+        """
+        spellings = {}  # key -> {spelling: rows}
+        for _, raw in records:
+            try:
+                name = normalise_district_name(parse_text(raw.get("district")))
+            except ValueError:
+                continue
+            key = vocabulary.district_key(name)
+            if key and key not in self.districts and len(name) <= DISTRICT_NAME_LENGTH:
+                counts = spellings.setdefault(key, {})
+                counts[name] = counts.get(name, 0) + 1
+        names = [district.name for district in self.known_districts.values()]
+        for key, counts in sorted(spellings.items(), key=lambda item: -sum(item[1].values())):
+            mapped = self.mappings.district(key)
+            if mapped not in (None, NEW_DISTRICT):
+                self.districts[key] = mapped
+                continue
+            display = vocabulary.display_spelling(counts)
+            nearest = vocabulary.district_suggestions(display, names)
+            if mapped is None and nearest and nearest[0].score >= vocabulary.NEAR_DISTRICT_SCORE:
+                unmatched = Unmatched("district", key, max(counts, key=counts.get), suggestions=nearest)
+                self.plan.unmatched[("district", key)] = unmatched
+                continue
+            self.districts[key] = District(name=display)
+            self.plan.new_districts.append(display)
+            names.append(display)
+
+    def _undecided_district(self, sheet, number, raw, name):
+        unmatched = self.plan.unmatched[("district", vocabulary.district_key(name))]
+        unmatched.rows.append((sheet.title, number))
+        nearest = " or ".join(f"'{s.label}'" for s in unmatched.suggestions)
+        reason = (
+            f"unknown district '{unmatched.typed}', close to {nearest}: map it to a known district, "
+            "or confirm it as a new one"
+        )
+        return RowError(sheet.title, number, sheet.columns["district"], raw["district"], reason, "district")
 
     def plan_records(self, sheet, read_records, progress):
         """Deliveries or follow-ups: each row names its patient, in this workbook or the database.
@@ -186,7 +248,7 @@ class _Planner:
         }
         fields = [name for name in sheet.columns if name != "patient_id"]
         sheet.record_fields = [f.attname for f in model._meta.concrete_fields if f.attname not in _NOT_WRITTEN]
-        parsers = {name: parser_for(model, name) for name in sheet.columns}
+        parsers = {name: parser_for(model, name, self.aliases) for name in sheet.columns}
         seen = {}
         for number, raw in progress(read_records()):
             values, errors = self._parse(sheet, parsers, number, raw)

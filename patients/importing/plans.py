@@ -97,17 +97,59 @@ class PossibleDuplicate:
 
 
 @dataclass
+class Unmatched:
+    """A value of a coded column (delivery type, term, district) that names nothing known: one per
+    spelling, with every row that has it and the nearest known values, for a person to map."""
+
+    column: str  # the field: type_of_delivery, term_of_delivery or district
+    key: str  # the spelling as values are compared (vocabulary.alias_key)
+    typed: str  # the spelling as first typed
+    rows: list = field(default_factory=list)  # (sheet title, row number)
+    suggestions: list = field(default_factory=list)  # vocabulary.Suggestion, best first
+
+
+@dataclass
+class ErrorGroup:
+    """Rows with the same problem: one sheet, one column, one reason."""
+
+    sheet: str
+    column: str
+    reason: str
+    errors: list = field(default_factory=list)  # RowError, in row order
+
+    @property
+    def rows(self):
+        return [error.row for error in self.errors]
+
+
+# Row numbers shown in a group's line ("rows 4, 9, 12 and 219 more"); all are a click away.
+GROUP_ROWS_SHOWN = 10
+
+
+@dataclass
 class ImportPlan:
     file_name: str
     file_sha256: str
     sheets: dict = field(default_factory=dict)  # kind -> SheetPlan
     ignored_sheets: list = field(default_factory=list)
-    new_districts: list = field(default_factory=list)
+    new_districts: list = field(default_factory=list)  # names, as they will be created
     possible_duplicates: list = field(default_factory=list)
+    unmatched: dict = field(default_factory=dict)  # (column, key) -> Unmatched
+    mappings: object = None  # mapping.Mappings: saved as aliases when the plan is written
 
     @property
     def errors(self):
         return [error for sheet in self.sheets.values() for error in sheet.errors]
+
+    def error_groups(self):
+        """The errors grouped by sheet, column and reason, in the order they first occur."""
+        groups = {}
+        for error in self.errors:
+            key = (error.sheet, error.column, error.reason)
+            if key not in groups:
+                groups[key] = ErrorGroup(*key)
+            groups[key].errors.append(error)
+        return list(groups.values())
 
     @property
     def invalid_count(self):

@@ -10,14 +10,13 @@ from django.conf import settings
 from django.db import models
 from python_calamine import CalamineError, CalamineWorkbook
 
-from patients import clinical
+from patients import vocabulary
 from patients.importing.plans import ImportFileError
 from patients.text import strip_control_characters
 from patients.workbook import IGNORED_COLUMNS, REQUIRED_COLUMNS, column_lookup, header_key
 from patients.workbook_guard import WorkbookRefused, check_workbook
 
 BLANKS = {"", "-", "--", "na", "n/a", "nil", "none", "null", "not done", "nd"}
-ACCEPTED_DELIVERY_TYPES = "normal (NVD, SVD), assisted (vacuum, forceps), c_section (LSCS, C/S, CS, Caesarean)"
 
 
 # --- Reading cells ------------------------------------------------------------------------------
@@ -107,32 +106,41 @@ def parse_date(value):
     raise ValueError("not a date (use 2023-03-12 or 12/03/2023)")
 
 
-def parse_delivery_type(value):
-    if _is_blank(value):
-        return ""
-    code = clinical.delivery_type_code(parse_text(value))
-    if code is None:
-        raise ValueError(f"unknown delivery type; accepted: {ACCEPTED_DELIVERY_TYPES}")
-    return code
+class UnknownValue(ValueError):
+    """A coded value (delivery type, term) that no known spelling or saved alias names."""
+
+    def __init__(self, coded, typed):
+        self.column, self.typed = coded.column, typed
+        super().__init__(
+            f"unknown {coded.verbose_name} '{typed}': map it to a known one, or write one of: {coded.accepted()}"
+        )
 
 
-def parse_term(value):
-    if _is_blank(value):
-        return ""
-    code = clinical.delivery_term_code(parse_text(value))
-    if code is None:
-        raise ValueError("unknown term; accepted: term, preterm, post-term")
-    return code
+class CodedParser:
+    """Reads a coded column's cells: the app's words first, then `aliases` (key -> code: the saved
+    aliases and an import's own mappings, read once), or without them a query per unknown value."""
+
+    def __init__(self, coded, aliases=None):
+        self.coded, self.aliases = coded, aliases
+
+    def __call__(self, value):
+        if _is_blank(value):
+            return ""
+        typed = parse_text(value)
+        code = self.coded.code(typed, self.aliases)
+        if code is None:
+            raise UnknownValue(self.coded, typed)
+        return code
 
 
-def parser_for(model, name):
-    """The function that reads a workbook cell for a model field (raises ValueError with the reason)."""
+def parser_for(model, name, aliases=None):
+    """The function that reads a workbook cell for a model field (raises ValueError with the reason).
+
+    `aliases` ({column: {key: code}}) gives the coded columns' parsers the aliases to use."""
     if name in ("district", "patient_id"):
         return parse_text
-    if name == "type_of_delivery":
-        return parse_delivery_type
-    if name == "term_of_delivery":
-        return parse_term
+    if name in vocabulary.CODED_COLUMNS:
+        return CodedParser(vocabulary.CODED_COLUMNS[name], None if aliases is None else aliases.get(name, {}))
     model_field = model._meta.get_field(name)
     if isinstance(model_field, models.DateField):
         return parse_date

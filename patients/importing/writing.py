@@ -8,6 +8,7 @@ from django.db import IntegrityError, connection, transaction
 from openpyxl import Workbook
 
 from patients.bulk import insert_instances, insert_values
+from patients.importing.mapping import save_alias
 from patients.importing.plans import LOOKUP_CHUNK, SHEET_MODELS, SHEET_ORDER, ImportRefused, in_chunks
 from patients.models import District, ImportBatch, Patient, history_reason
 from patients.signals import records_changed
@@ -73,6 +74,8 @@ def _write_plan(plan, user, source, skip_invalid):
             counts=plan.counts(),
         )
         created = {name.lower(): District.objects.get_or_create_by_name(name) for name in plan.new_districts}
+        for column, spelling, meaning in plan.mappings.to_save() if plan.mappings else ():
+            save_alias(column, spelling, meaning, batch.imported_by)
         if "patients" in plan.sheets:
             for row in plan.sheets["patients"].new + plan.sheets["patients"].updated:
                 if row.instance.district.pk is None:

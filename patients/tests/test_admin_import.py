@@ -44,7 +44,7 @@ def test_upload_preview_confirm_writes_everything_once(client, data_manager, tmp
     assert preview.status_code == 200
     assert not Patient.objects.exists()
     html = preview.content.decode()
-    assert "register.xlsx" in html and "New districts: Kaski" in html
+    assert "register.xlsx" in html and "New districts to be added: Kaski" in html
     assert [row["counts"] for row in preview.context["sheets"]] == [
         {"new": 1, "updated": 0, "unchanged": 0, "invalid": 0}
     ] * 3
@@ -75,8 +75,8 @@ def test_invalid_rows_are_listed_and_block_the_import_unless_skipped(client, dat
     )
     preview_url = upload(client, make_workbook(tmp_path / "w.xlsx", sheets)).url
     preview = client.get(preview_url)
-    errors = preview.context["errors"]
-    assert [(e.sheet, e.row, e.column, e.value) for e in errors] == [("followups", 3, "haemoglobin_g_dl", 112)]
+    [group] = preview.context["error_groups"]
+    assert [(e.sheet, e.row, e.column, e.value) for e in group.errors] == [("followups", 3, "haemoglobin_g_dl", 112)]
     assert "looks like g/L" in preview.content.decode()
 
     refused = client.post(preview_url, {"confirm": "Confirm import"})

@@ -156,3 +156,49 @@ def test_data_manager_voids_a_follow_up_and_an_administrator_restores_it(page, l
     page.get_by_text("Restored 1 follow-ups.").wait_for()
     assert FollowUp.objects.filter(pk=followup.pk).exists()
     assert console_errors == []
+
+
+def test_data_manager_maps_an_unknown_spelling_in_the_preview_and_the_next_file_needs_none(
+    page, live_server, console_errors, tmp_path, settings
+):
+    """A register saved by LibreOffice Calc with "Norml vag" on four rows: one mapping in the
+    preview, and the import lands; the same file again needs no mapping."""
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"
+    manager = make_user("mapper", roles.DATA_MANAGER, is_staff=True)
+    manager.set_password("a-long-Passphrase-5")
+    manager.save()
+    register = Path(settings.BASE_DIR) / "fixtures" / "libreoffice" / "unknown_spelling.xlsx"
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    log_in(page, live_server, "mapper", "a-long-Passphrase-5")
+    page.goto(f"{live_server.url}/admin/patients/patient/import-workbook/")
+    page.get_by_label("Workbook:").set_input_files(register)
+    page.get_by_role("button", name="Upload and preview").click()
+    page.get_by_role("heading", name="1 value to map").wait_for()
+    row = page.locator("#unmatched + p + form tr[data-value='Norml vag']")
+    assert "4 rows" in row.inner_text()
+    assert "4 rows" in page.locator("#import-errors tbody tr").first.inner_text()
+    # Confirm sits above the values and the errors, where a long preview cannot push it away.
+    confirm = page.get_by_role("button", name="Confirm import").bounding_box()
+    assert confirm["y"] < page.locator("#unmatched").bounding_box()["y"] < 768
+    page.screenshot(path=ARTIFACTS / "import-mapping.png", full_page=True)
+
+    select = page.get_by_label("What “Norml vag” means")
+    assert select.locator("optgroup[label=Closest] option").first.inner_text() == "Normal vaginal"
+    select.select_option("normal")
+    page.get_by_role("button", name="Save these mappings and check again").click()
+    page.get_by_text("1 value mapped").wait_for()
+    assert page.locator("#unmatched").count() == 0 and page.locator("#import-errors").count() == 0
+    page.screenshot(path=ARTIFACTS / "import-mapped.png", full_page=True)
+    page.get_by_role("button", name="Confirm import").click()
+    page.get_by_text("Imported unknown_spelling.xlsx as import #").wait_for()
+    assert Delivery.objects.count() == 12 and Delivery.objects.filter(type_of_delivery="normal").count() >= 4
+
+    # The same spelling in the next file: no mapping asked for.
+    page.goto(f"{live_server.url}/admin/patients/patient/import-workbook/")
+    page.get_by_label("Workbook:").set_input_files(register)
+    page.get_by_role("button", name="Upload and preview").click()
+    page.get_by_role("heading", name="What the import would do").wait_for()
+    assert page.locator("#unmatched").count() == 0 and page.locator("#import-errors").count() == 0
+    assert page.locator("#import-counts tr[data-sheet=deliveries] td").nth(3).inner_text() == "12"  # unchanged
+    assert console_errors == []

@@ -53,31 +53,6 @@ def test_anaemia_keywords(text, found):
     assert clinical.mentions_anaemia(text) is found
 
 
-@pytest.mark.parametrize(
-    ("typed", "code"),
-    [
-        ("NVD", "normal"),
-        ("svd", "normal"),
-        ("Normal", "normal"),
-        ("LSCS", "c_section"),
-        ("C-section", "c_section"),
-        ("C/S", "c_section"),
-        ("CS", "c_section"),
-        ("Caesarean", "c_section"),
-        ("cesarean", "c_section"),
-        ("Emergency LSCS", "c_section"),
-        (" c_section ", "c_section"),
-        ("Vacuum", "assisted"),
-        ("forceps", "assisted"),
-        ("twins", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_delivery_type_spellings(typed, code):
-    assert clinical.delivery_type_code(typed) == code
-
-
 def test_current_haemoglobin_is_the_latest_reading_by_date():
     day = datetime.date
     readings = [
