@@ -7,6 +7,7 @@ next to manage.py (DEBUG stays off unless asked for; `make run` asks).
 
 import datetime
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -56,6 +57,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "csp",
+    # Background tasks (large imports): Django 6's Tasks API as a backport, and its database backend.
+    "django_tasks",
+    "django_tasks_db",
     "hospital",
     "patients",
     "insights",
@@ -123,8 +127,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # The tests' database is a file, not memory, so that a worker process a test starts
+    # (`manage.py db_worker`) sees it. One per test run, removed after it.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"hospital-test-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Background tasks: a table in our own database (django_tasks_db) that `manage.py db_worker` reads;
+# no other server is needed.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 # --- Authentication -------------------------------------------------------------------------
 
@@ -252,6 +263,11 @@ if IMPORT_DATE_ORDER not in ("DMY", "MDY"):
 # Uploaded workbooks wait here between preview and confirm (readable by the app's user only).
 IMPORT_UPLOAD_DIR = Path(os.environ.get("IMPORT_UPLOAD_DIR", BASE_DIR / "var" / "imports"))
 IMPORT_MAX_UPLOAD_MB = int(os.environ.get("IMPORT_MAX_UPLOAD_MB", "200"))
+# Uploads larger than this are checked and imported by the background worker (`manage.py
+# db_worker`), with a progress bar, so that no web request waits on them.
+IMPORT_BACKGROUND_MB = float(os.environ.get("IMPORT_BACKGROUND_MB", "2"))
+# A background import whose worker has not reported for this long is shown as stopped, to be run again.
+IMPORT_WORKER_SILENT_SECONDS = int(os.environ.get("IMPORT_WORKER_SILENT_SECONDS", "120"))
 # Limits a workbook must keep before a reader opens it (patients/workbook_guard.py), so that no file
 # can make a worker run out of memory: zip parts, unpacked XML, cells one sheet spans from A1 to its
 # last cell (a reader builds that grid), rows, and the text its cells expand to. The defaults admit a

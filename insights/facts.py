@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from insights.sql import STORED_FACTS, Scope, execute
-from patients.models import Patient
+from patients.models import Delivery, FollowUp, Patient
 
 # Patients refreshed per statement (the SQL lists their primary keys).
 CHUNK = 500
@@ -37,6 +37,10 @@ def refresh(patient_pks=None):
         if patient_pks is None:
             if connection.vendor == "postgresql":
                 execute(f"LOCK TABLE {Patient._meta.db_table} IN EXCLUSIVE MODE")
+                # Statistics first: after a first large import the planner still believes the tables
+                # empty, and its plan for the rebuild took minutes instead of seconds (3,000 patients,
+                # 30,000 follow-ups: 185 s). ANALYZE samples this transaction's own rows too.
+                execute(f"ANALYZE {', '.join(model._meta.db_table for model in (Patient, Delivery, FollowUp))}")
             for table, _ in STORED_FACTS.values():
                 execute(f"DELETE FROM {table}")
             _insert(Scope(live=True))

@@ -1,15 +1,17 @@
 """
-The admin's workbook import (upload -> preview -> confirm or cancel) and workbook export.
+The admin's workbook import (upload -> preview -> map values -> confirm or cancel) and workbook export.
 
 An uploaded file waits between preview and confirm in IMPORT_UPLOAD_DIR, a folder only the app's
-user can read, under a random name that only the uploader's session knows. It is deleted on
-confirm or cancel, and any upload left behind is deleted after a day.
+user can read, under a random name that only the uploader's session knows, with an ImportUpload
+row that holds its state and its preview. A file up to IMPORT_BACKGROUND_MB is checked and written
+in the request; a larger one by the background worker (patients.importing.background), while the
+page shows its progress. The file is deleted on confirm or cancel, and any upload left behind is
+deleted after a day.
 """
 
 import os
 import secrets
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 from django import forms
@@ -17,31 +19,22 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
 from patients import audit, vocabulary
-from patients.importing import (
-    ImportFileError,
-    ImportRefused,
-    apply_import,
-    import_turn,
-    plan_import,
-    write_error_workbook,
-)
-from patients.importing.mapping import NEW_DISTRICT, Mappings, save_alias
+from patients.importing import background
+from patients.importing.mapping import NEW_DISTRICT, save_alias
 from patients.importing.plans import GROUP_ROWS_SHOWN
-from patients.models import District, ImportBatch, Patient, ValueAlias, normalise_district_name
+from patients.models import District, ImportUpload, Patient, ValueAlias, normalise_district_name
 from patients.workbook import write_workbook
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods")
 SESSION_KEY = "workbook_uploads"
-NEW_DISTRICTS_KEY = "workbook_new_districts"  # token -> district names confirmed as new in its preview
 ABANDONED_AFTER_SECONDS = 24 * 3600
-PREVIEW_ROWS = 10
 ERROR_GROUPS_PER_PAGE = 20
 GROUP_ROWS_PER_PAGE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -81,7 +74,7 @@ def _upload_dir():
 
 
 def _store(request, upload):
-    """Keep the upload privately until confirm or cancel; return its token."""
+    """Keep the upload privately until confirm or cancel; return its ImportUpload."""
     folder = _upload_dir()
     for old in folder.iterdir():
         if old.stat().st_mtime < time.time() - ABANDONED_AFTER_SECONDS:
@@ -93,97 +86,129 @@ def _store(request, upload):
             stored.write(chunk)
     request.session.setdefault(SESSION_KEY, {})[token] = upload.name
     request.session.modified = True
-    return token
+    large = upload.size > settings.IMPORT_BACKGROUND_MB * 1024 * 1024
+    return ImportUpload.objects.create(
+        token=token, file_name=upload.name[:255], uploaded_by=request.user, background=large
+    )
 
 
 def _stored(request, token):
-    """The stored file's path and original name; 404 unless this session uploaded it."""
-    name = request.session.get(SESSION_KEY, {}).get(token)
-    path = Path(settings.IMPORT_UPLOAD_DIR) / token
-    if name is None or not path.is_file():
+    """This session's upload; 404 for anyone else's, or one no longer here."""
+    if token not in request.session.get(SESSION_KEY, {}):
         raise Http404("This upload is no longer here: upload the workbook again.")
-    return path, name
+    upload = ImportUpload.objects.filter(token=token, uploaded_by=request.user).first()
+    if upload is None or (upload.state != ImportUpload.State.DONE and not background.upload_path(token).is_file()):
+        raise Http404("This upload is no longer here: upload the workbook again.")
+    return upload
 
 
-def _discard(request, token):
-    (Path(settings.IMPORT_UPLOAD_DIR) / token).unlink(missing_ok=True)
-    request.session.get(SESSION_KEY, {}).pop(token, None)
-    request.session.get(NEW_DISTRICTS_KEY, {}).pop(token, None)
+def _discard(request, upload):
+    for path in (background.upload_path(upload.token), background.errors_path(upload.token)):
+        path.unlink(missing_ok=True)
+    request.session.get(SESSION_KEY, {}).pop(upload.token, None)
     request.session.modified = True
+    upload.delete()
 
 
-def _mappings(request, token):
-    """This upload's own mappings: the districts confirmed as new in its preview (the mappings to
-    known values are saved aliases, which every plan reads)."""
-    mappings = Mappings()
-    for name in request.session.get(NEW_DISTRICTS_KEY, {}).get(token, []):
-        mappings.add(ValueAlias.Column.DISTRICT, name, NEW_DISTRICT)
-    return mappings
-
-
-def _plan(request, path, name, token):
-    return plan_import(path, file_name=name, mappings=_mappings(request, token))
+def _check(upload):
+    """Check now (a small file), or ask the worker to (a large one)."""
+    if upload.background:
+        ImportUpload.objects.filter(pk=upload.pk).update(
+            state=ImportUpload.State.CHECKING, phase="Waiting for the worker"
+        )
+        background.check_in_background.enqueue(upload.pk)
+    else:
+        background.check(upload)
 
 
 def import_upload_view(model_admin, request):
     _require_import_permission(request)
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        token = _store(request, form.cleaned_data["workbook"])
-        return redirect("admin:patients_patient_import_workbook_preview", token=token)
+        upload = _store(request, form.cleaned_data["workbook"])
+        _check(upload)
+        return redirect("admin:patients_patient_import_workbook_preview", token=upload.token)
     return _render(
         model_admin, request, "admin/patients/import_upload.html", {"form": form, "title": "Import a workbook"}
     )
 
 
 def import_preview_view(model_admin, request, token):
-    """GET: what the import would do. POST: map unknown values, confirm (write it) or cancel."""
+    """GET: progress, then what the import would do, then its result. POST: map unknown values,
+    confirm (write it), cancel, or run again what a stopped worker left."""
     _require_import_permission(request)
-    path, name = _stored(request, token)
+    upload = _stored(request, token)
     preview = reverse("admin:patients_patient_import_workbook_preview", args=[token])
     changelist = reverse("admin:patients_patient_changelist")
-    if request.method == "POST" and "cancel" in request.POST:
-        _discard(request, token)
-        messages.info(request, f"Import of {name} cancelled: nothing was written.")
-        return redirect(changelist)
-    if request.method == "POST" and "map" in request.POST:
-        _map_values(request, token)
-        return redirect(preview)
-    # A confirm plans again and writes in its turn: an import confirmed meanwhile is seen, not doubled.
-    with import_turn() if request.method == "POST" else nullcontext():
-        try:
-            plan = _plan(request, path, name, token)
-        except ImportFileError as error:
-            _discard(request, token)
-            context = {"form": UploadForm(), "title": "Import a workbook", "upload_error": f"{name}: {error}"}
-            return _render(model_admin, request, "admin/patients/import_upload.html", context, status=400)
-
-        if request.method == "POST":
-            skip_invalid = request.POST.get("skip_invalid") == "on"
-            try:
-                batch = apply_import(
-                    plan, user=request.user, source=ImportBatch.Source.ADMIN, skip_invalid=skip_invalid
+    if request.method == "POST":
+        if "cancel" in request.POST:
+            _discard(request, upload)
+            messages.info(request, f"Import of {upload.file_name} cancelled: nothing was written.")
+            return redirect(changelist)
+        if "again" in request.POST and background.stalled(upload):
+            task = (
+                background.write_in_background
+                if upload.state == upload.State.WRITING
+                else background.check_in_background
+            )
+            ImportUpload.objects.filter(pk=upload.pk).update(heartbeat=timezone.now(), phase="Waiting for the worker")
+            task.enqueue(upload.pk)
+            return redirect(preview)
+        if upload.state != ImportUpload.State.CHECKED:
+            return redirect(preview)  # a second click while it runs: the page shows where it is
+        if "map" in request.POST:
+            if _map_values(request, upload):
+                _check(upload)
+            return redirect(preview)
+        if "confirm" in request.POST:
+            upload.skip_invalid = request.POST.get("skip_invalid") == "on"
+            upload.save(update_fields=["skip_invalid"])
+            if upload.background:
+                ImportUpload.objects.filter(pk=upload.pk).update(
+                    state=ImportUpload.State.WRITING,
+                    phase="Waiting for the worker",
+                    outcome="",
+                    rows_done=0,
+                    rows_total=0,
                 )
-            except ImportRefused as refused:
-                messages.error(request, str(refused))
-            else:
-                _discard(request, token)
-                if batch is None:
-                    messages.info(request, f"Nothing to import from {name}: every row is already in the records.")
-                else:
-                    messages.success(request, f"Imported {name} as import #{batch.pk}: {_summary(plan)}.")
+                background.write_in_background.enqueue(upload.pk)
+                return redirect(preview)
+            batch = background.write(upload)
+            if upload.state == ImportUpload.State.DONE:
+                _discard(request, upload)
+                (messages.info if batch is None else messages.success)(request, upload.outcome)
                 return redirect(changelist)
-    groups = Paginator(plan.error_groups(), ERROR_GROUPS_PER_PAGE).get_page(request.GET.get("page"))
+            messages.error(request, upload.outcome)
+            return redirect(preview)
+
+    if upload.state in (ImportUpload.State.CHECKING, ImportUpload.State.WRITING):
+        context = {
+            "title": f"{upload.get_state_display()}: {upload.file_name}",
+            "upload": upload,
+            "stalled": background.stalled(upload),
+            "silent_seconds": settings.IMPORT_WORKER_SILENT_SECONDS,
+        }
+        return _render(model_admin, request, "admin/patients/import_progress.html", context)
+    if upload.state == ImportUpload.State.FAILED:
+        _discard(request, upload)
+        context = {"form": UploadForm(), "title": "Import a workbook", "upload_error": upload.outcome}
+        return _render(model_admin, request, "admin/patients/import_upload.html", context, status=400)
+    if upload.state == ImportUpload.State.DONE:
+        context = {"title": f"Imported: {upload.file_name}", "upload": upload}
+        return _render(model_admin, request, "admin/patients/import_progress.html", context)
+
+    data = upload.preview
+    if upload.outcome:  # why the last confirm was refused
+        messages.error(request, upload.outcome)
+        ImportUpload.objects.filter(pk=upload.pk).update(outcome="")
+    groups = Paginator(data["error_groups"], ERROR_GROUPS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
-        "title": f"Preview of {name}",
-        "plan": plan,
-        "sheets": [_sheet_preview(sheet) for sheet in plan.sheets.values()],
+        "title": f"Preview of {upload.file_name}",
+        "plan": data,
         "error_groups": groups,
         "group_offset": groups.start_index() - 1 if groups.object_list else 0,
         "rows_shown": GROUP_ROWS_SHOWN,
-        "unmatched": [_unmatched_choices(unmatched) for unmatched in plan.unmatched.values()],
-        "duplicates": plan.possible_duplicates[: settings.IMPORT_MAX_DUPLICATES_SHOWN],
-        "more_duplicates": max(0, len(plan.possible_duplicates) - settings.IMPORT_MAX_DUPLICATES_SHOWN),
+        "unmatched": [_unmatched_choices(unmatched) for unmatched in data["unmatched"]],
         "token": token,
     }
     return _render(model_admin, request, "admin/patients/import_preview.html", context)
@@ -191,45 +216,45 @@ def import_preview_view(model_admin, request, token):
 
 def _unmatched_choices(unmatched):
     """An unknown value with what it may be mapped to: the suggestions first, then every known value."""
-    if unmatched.column == ValueAlias.Column.DISTRICT:
+    if unmatched["column"] == ValueAlias.Column.DISTRICT:
         everything = [(str(pk), name) for pk, name in District.objects.values_list("pk", "name")]
         by_name = {name: pk for pk, name in everything}
-        suggested = [(by_name[s.value], s.label) for s in unmatched.suggestions if s.value in by_name]
-        everything.append((NEW_DISTRICT, f"a new district: {normalise_district_name(unmatched.typed)}"))
+        suggested = [(by_name[value], label) for value, label in unmatched["suggestions"] if value in by_name]
+        everything.append((NEW_DISTRICT, f"a new district: {normalise_district_name(unmatched['typed'])}"))
     else:
-        coded = vocabulary.CODED_COLUMNS[unmatched.column]
+        coded = vocabulary.CODED_COLUMNS[unmatched["column"]]
         everything = [(code, label) for code, label in coded.choices.choices]
-        suggested = [(s.value, s.label) for s in unmatched.suggestions]
+        suggested = [(value, label) for value, label in unmatched["suggestions"]]
     return {
         "value": unmatched,
-        "column_words": ValueAlias.Column(unmatched.column).label,
+        "column_words": ValueAlias.Column(unmatched["column"]).label,
         "suggested": suggested,
         "others": [choice for choice in everything if choice not in suggested],
-        "first_rows": unmatched.rows[:GROUP_ROWS_SHOWN],
     }
 
 
-def _map_values(request, token):
+def _map_values(request, upload):
     """Save the preview's mappings: each to a known value as an alias (used by every later import,
-    the forms and the API), a district confirmed as new for this upload only."""
+    the forms and the API), a district confirmed as new for this upload only. How many were saved."""
     if not request.user.has_perm("patients.add_valuealias"):
         raise PermissionDenied
     mapped = 0
-    for index in range(int(request.POST.get("map-count", 0) or 0)):
+    for index in range(
+        int(request.POST.get("map-count", "0") or 0) if request.POST.get("map-count", "").isdigit() else 0
+    ):
         column = request.POST.get(f"map-{index}-column", "")
         spelling = request.POST.get(f"map-{index}-spelling", "")
         target = request.POST.get(f"map-{index}-to", "")
         if not target or column not in ValueAlias.Column.values:
             continue
         if column == ValueAlias.Column.DISTRICT and target == NEW_DISTRICT:
-            confirmed = request.session.setdefault(NEW_DISTRICTS_KEY, {}).setdefault(token, [])
-            confirmed.append(spelling)
-            request.session.modified = True
+            upload.new_districts = [*upload.new_districts, normalise_district_name(spelling)]
+            upload.save(update_fields=["new_districts"])
             mapped += 1
             continue
         meaning = target
         if column == ValueAlias.Column.DISTRICT:
-            meaning = District.objects.filter(pk=int(target)).first() if target.isdigit() else None
+            meaning = District.objects.filter(pk=int(target)).first() if target.isascii() and target.isdigit() else None
         try:
             if meaning is None:
                 raise ValidationError(f"no district {target}")
@@ -240,35 +265,32 @@ def _map_values(request, token):
             mapped += 1
     if mapped:
         messages.success(request, f"{mapped} value{'s' if mapped != 1 else ''} mapped; the preview below uses them.")
+    return mapped
 
 
 def import_error_rows_view(model_admin, request, token, group):
-    """Every row of one group of errors in the preview, a page at a time."""
+    """Every row of one group of errors in the preview (the first GROUP_ROWS_KEPT), a page at a time."""
     _require_import_permission(request)
-    path, name = _stored(request, token)
-    try:
-        groups = _plan(request, path, name, token).error_groups()
-    except ImportFileError as error:
-        raise Http404(str(error)) from None
+    upload = _stored(request, token)
+    groups = upload.preview.get("error_groups", [])
     if not 0 <= group < len(groups):
         raise Http404("No such group of errors: preview the workbook again.")
-    rows = Paginator(groups[group].errors, GROUP_ROWS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"title": f"Rows of {name} with one problem", "group": groups[group], "rows": rows, "token": token}
+    rows = Paginator(groups[group]["rows"], GROUP_ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"title": f"Rows of {upload.file_name} with one problem", "group": groups[group], "rows": rows,
+               "token": token, "kept": background.GROUP_ROWS_KEPT}  # fmt: skip
     return _render(model_admin, request, "admin/patients/import_error_rows.html", context)
 
 
 def import_errors_view(model_admin, request, token):
-    """The invalid rows of the uploaded workbook, with a reason column, as xlsx."""
+    """The invalid rows of the uploaded workbook, with a reason column, as xlsx (written when checked)."""
     _require_import_permission(request)
-    path, name = _stored(request, token)
-    try:
-        plan = _plan(request, path, name, token)
-    except ImportFileError as error:
-        raise Http404(str(error)) from None
-    response = HttpResponse(content_type=XLSX)
-    write_error_workbook(plan, response)
-    audit.log_export(request, f"Rows with errors of the workbook {name}", rows=plan.invalid_count)
-    response["Content-Disposition"] = f'attachment; filename="errors-{Path(name).stem}.xlsx"'
+    upload = _stored(request, token)
+    path = background.errors_path(token)
+    if not path.is_file():
+        raise Http404("This upload has no invalid rows.")
+    response = FileResponse(path.open("rb"), content_type=XLSX)
+    audit.log_export(request, f"Rows with errors of the workbook {upload.file_name}", rows=upload.preview["invalid"])
+    response["Content-Disposition"] = f'attachment; filename="errors-{Path(upload.file_name).stem}.xlsx"'
     return response
 
 
@@ -299,26 +321,6 @@ def _district_filter(request):
     if district is None:
         raise Http404(f"No district with id {value}.")
     return district
-
-
-def _summary(plan):
-    counts = plan.counts()
-    return "; ".join(
-        f"{kind} {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged"
-        + (f", {c['invalid']} skipped" if c["invalid"] else "")
-        for kind, c in counts.items()
-    )
-
-
-def _sheet_preview(sheet):
-    columns = list(sheet.columns)
-    return {
-        "sheet": sheet,
-        "counts": sheet.counts(),
-        "columns": columns,
-        "new": [(row.row, [sheet.shown(row, name) for name in columns]) for row in sheet.new[:PREVIEW_ROWS]],
-        "updated": [(row.row, row.key, row.changes) for row in sheet.updated[:PREVIEW_ROWS]],
-    }
 
 
 def _render(model_admin, request, template, context, status=200):

@@ -120,6 +120,51 @@ class ImportBatch(models.Model):
         return f"Import #{self.pk} of {self.file_name}"
 
 
+class UploadState(models.TextChoices):
+    CHECKING = "checking", "Being checked"
+    CHECKED = "checked", "Checked"
+    WRITING = "writing", "Being imported"
+    DONE = "done", "Imported"
+    FAILED = "failed", "Failed"
+
+
+class ImportUpload(models.Model):
+    """A workbook uploaded in the admin, from upload to result. A large one is checked and written by
+    the background worker (patients.importing.background), which reports its progress here; the
+    preview it shows is kept here as data (`preview`), as for a small one checked in the request."""
+
+    State = UploadState
+
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    file_name = models.CharField(max_length=255)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    background = models.BooleanField(default=False, help_text="Checked and written by the background worker.")
+    state = models.CharField(max_length=10, choices=UploadState.choices, default=UploadState.CHECKING)
+    phase = models.CharField(max_length=100, blank=True, help_text="What the worker is doing, in words.")
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(default=0)
+    heartbeat = models.DateTimeField(null=True, blank=True, help_text="When the worker last reported.")
+    new_districts = models.JSONField(
+        default=list, blank=True, help_text="District names confirmed as new in the preview (this upload only)."
+    )
+    preview = models.JSONField(default=dict, blank=True, help_text="What the preview shows, once checked.")
+    skip_invalid = models.BooleanField(default=False)
+    batch = models.ForeignKey(ImportBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    outcome = models.TextField(blank=True, help_text="The result, or why it failed, in words.")
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+        constraints = [choices_constraint("importupload", "state", UploadState)]
+
+    def __str__(self):
+        return f"Upload of {self.file_name} ({self.get_state_display().lower()})"
+
+    @property
+    def percent(self):
+        return min(100, round(100 * self.rows_done / self.rows_total)) if self.rows_total else 0
+
+
 def import_batch_field():
     """The import that last wrote a row (empty for rows entered by hand)."""
     return models.ForeignKey(

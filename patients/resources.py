@@ -11,6 +11,7 @@ import datetime
 from django.core.exceptions import NON_FIELD_ERRORS
 from import_export import fields, resources, widgets
 
+from patients import vocabulary
 from patients.importing import DISTRICT_NAME_LENGTH, parse_text, parser_for
 from patients.models import Delivery, District, FollowUp, ImportBatch, Patient
 from patients.workbook import DELIVERY_COLUMNS, FOLLOWUP_COLUMNS, PATIENT_COLUMNS
@@ -33,7 +34,9 @@ class CellWidget(widgets.Widget):
 
 
 class DistrictWidget(widgets.ForeignKeyWidget):
-    """A district by name, created if new (names tidied and matched whatever their case)."""
+    """A known district by name (any case or spacing) or saved alias. A new one is refused: this
+    import's preview does not show new districts, so the workbook import (which asks) or the admin
+    adds them."""
 
     def __init__(self):
         super().__init__(District, field="name")
@@ -44,7 +47,12 @@ class DistrictWidget(widgets.ForeignKeyWidget):
             raise ValueError("a district is required")
         if len(name) > DISTRICT_NAME_LENGTH:
             raise ValueError(f"a district name of {len(name)} characters: at most {DISTRICT_NAME_LENGTH}")
-        return District.objects.get_or_create_by_name(name)
+        district = vocabulary.district(name)
+        if district is None:
+            raise ValueError(
+                f"{vocabulary.unknown_district_message(name)} (Import workbook lists new districts before adding them.)"
+            )
+        return district
 
 
 class PatientWidget(widgets.ForeignKeyWidget):

@@ -253,9 +253,13 @@ def _check_sheet(archive, name, title, text_lengths, extent):
     for number, chunk in enumerate(_chunks(archive, name)):
         if number == 0 and (dimension := DIMENSION.search(chunk)):  # it comes before the cells
             declared = dimension.groups()
-        found = chunk.count(b"<c ") + chunk.count(b"<c>") + chunk.count(b"<c/>")
+        with_address = chunk.count(b'<c r="')
+        if chunk.count(b"<c") == with_address:
+            found = with_address  # every tag starting "<c" is a cell with its address first (no <c>, <c/>, <cols>)
+        else:
+            found = chunk.count(b"<c ") + chunk.count(b"<c>") + chunk.count(b"<c/>")
         cells += found
-        plain = plain and found == chunk.count(b'<c r="') and not _odd_cells(chunk)
+        plain = plain and found == with_address and not _odd_cells(chunk)
     if declared and declared[2]:
         first_col, first_row, last_col, last_row = declared
         height = int(last_row) - int(first_row) + 1
@@ -273,7 +277,12 @@ def _check_sheet(archive, name, title, text_lengths, extent):
 
 def _odd_cells(chunk):
     """Whether a chunk has a cell that the quick path cannot vouch for."""
-    return bool(FAR_CELL.search(chunk) or PREFIXED_CELL.search(chunk) or any(s in chunk for s in ODD_CELL_STARTS))
+    return bool(
+        FAR_CELL.search(chunk)
+        or PREFIXED_CELL.search(chunk)
+        # A one-byte search first: most chunks hold no tab nor line break at all.
+        or any(start[-1:] in chunk and start in chunk for start in ODD_CELL_STARTS)
+    )
 
 
 def _measure_sheet(archive, name, title):
@@ -347,7 +356,7 @@ def _chunks(archive, name):
         while True:
             block = stream.read(CHUNK_BYTES)
             data = tail + block
-            if any(marker in data for marker in DTD):
+            if b"!" in data and any(marker in data for marker in DTD):  # one byte first: rarely there
                 raise WorkbookRefused(
                     f"The part {name} of this workbook declares a DTD (entities), which no spreadsheet program "
                     "writes and which can make a reader expand text without end. Save the workbook again."

@@ -50,10 +50,12 @@ RULES = [
     # API tokens (administrators) and the login-throttling records (a superuser's; administrators
     # unlock with manage.py axes_reset_username). Their pages here name an object that does not
     # exist: a history page redirects before it checks permissions, the others refuse or redirect.
-    (r"admin/(authtoken|axes)/\w+/<path:object_id>/history/", ADMIN_REDIRECT),
+    (r"admin/(authtoken|axes|django_tasks_database)/\w+/<path:object_id>/history/", ADMIN_REDIRECT),
     (r"admin/authtoken/\w+/<path:object_id>/(change|delete)/", (302, 302, 403, 302, 302)),
     (r"admin/authtoken/.*", ADMIN_ONLY),
     (r"admin/axes/.*", ADMIN_NOBODY),
+    # The background worker's task results (a superuser's: their tracebacks may quote a workbook's values).
+    (r"admin/django_tasks_database/.*", ADMIN_NOBODY),
     (r"admin/patients/(patient|delivery|followup|district|valuealias)/<path:object_id>/delete/", ADMIN_ONLY),
     (r"admin/patients/\w+/process_import/", ADMIN_METHOD),
     (r"admin/patients/patient/import-workbook/<str:token>/.*", ADMIN_NOT_FOUND),

@@ -1,10 +1,15 @@
 """Planning an import: check every row with the models' own rules and compare it with the
 database, writing nothing. The plan says what is new, changed, unchanged and invalid."""
 
+import datetime
+
+from django.core import validators
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.base import ModelState
 from django.utils import timezone
 
-from patients import vocabulary
+from patients import clinical, vocabulary
 from patients.importing.duplicates import possible_duplicates
 from patients.importing.mapping import NEW_DISTRICT, Mappings
 from patients.importing.plans import (
@@ -21,7 +26,16 @@ from patients.importing.plans import (
     in_chunks,
 )
 from patients.importing.reading import UnknownValue, checksum, open_workbook, parse_text, parser_for, read_sheet
-from patients.models import District, Patient, normalise_district_name, patient_id_key
+from patients.models import (
+    District,
+    Patient,
+    PlausibleRange,
+    normalise_district_name,
+    patient_id_key,
+    validate_not_before_earliest,
+    validate_not_in_future,
+)
+from patients.text import validate_no_control_characters
 from patients.workbook import sheet_kind
 
 # --- Planning ---------------------------------------------------------------------------------------
@@ -85,39 +99,69 @@ class _Planner:
         self.workbook_patients = {}  # -> Patient (every valid row of the patients sheet)
         self.patient_rows = {}  # -> row number of her valid row
         self.invalid_patients = {}  # -> row number
+        # Dates before this are past the not-in-future check whenever it runs (see Column).
+        self.settled_before = datetime.date.today() - SETTLED_DAYS
 
-    def _parse(self, sheet, parsers, number, raw):
-        values, errors = {}, []
-        for name, value in raw.items():
-            try:
-                values[name] = parsers[name](value)
-            except ValueError as problem:
-                errors.append(RowError(sheet.title, number, sheet.columns[name], value, str(problem), name))
-                if isinstance(problem, UnknownValue):
+    def _columns(self, model, sheet, exclude):
+        """A Column for each of the sheet's fields; those in `exclude` are read but not checked."""
+        return {
+            name: Column(model, name, name not in exclude, self.settled_before, self.aliases) for name in sheet.columns
+        }
+
+    def _parse(self, sheet, columns, number, raw):
+        """The row's values read, the errors of cells that cannot be read, and the field checks'
+        messages of each checked field read (see Column.read)."""
+        values, errors, checked = {}, [], {}
+        for name, cell in raw.items():
+            column = columns[name]
+            # A cell met before (Column.read remembers only cells that an equal cell is the same as).
+            found = None if column.remembered is None else column.remembered.get((cell.__class__, cell))
+            value, problem, messages = found or column.read(cell)
+            if problem is None:
+                values[name] = value
+                if messages is not NOT_CHECKED:
+                    checked[name] = messages
+            else:
+                errors.append(RowError(sheet.title, number, sheet.columns[name], cell, str(problem), name))
+                if isinstance(problem, UnknownValue):  # noted for each of its rows, also when remembered
                     self._unmatched(problem.column, problem.typed, sheet.title, number)
-        return values, errors
+        return values, errors, checked
 
     def _unmatched(self, column, typed, title, number):
         key = vocabulary.alias_key(column, typed)
         unmatched = self.plan.unmatched.setdefault((column, key), Unmatched(column, key, typed))
         unmatched.rows.append((title, number))
 
-    def _validate(self, sheet, instance, number, raw, exclude, unreadable):
+    def _validate(self, sheet, instance, number, raw, checked, unreadable):
         """The model's field validators and clean(): the rules of its constraints, without queries.
 
-        Foreign keys (`exclude`) are checked by the planner; values that could not be read
-        (`unreadable`) are already reported, and clean()'s cross-field rules wait until they are.
+        Model.clean_fields() for the fields the sheet has (foreign keys excepted: the planner checks
+        those): `checked`, the messages each column found on its value (or CHECK_ON_RECORD), in
+        the sheet's order. Values that could not be read (`unreadable`) are already reported, and
+        clean()'s cross-field rules wait until they are, and until every field is valid.
         """
-        errors = []
-        try:
-            _clean_fields(instance, [name for name in raw if name not in exclude and name not in unreadable])
-            if not unreadable:
+        failed = {}
+        for name, messages in checked.items():
+            if name in unreadable:
+                continue
+            if messages is CHECK_ON_RECORD:
+                model_field = instance._meta.get_field(name)
+                messages = field_messages(model_field, getattr(instance, model_field.attname), instance)
+            if messages:
+                failed[name] = messages
+        if not failed:
+            if unreadable:
+                return []
+            try:
                 instance.clean()
-        except ValidationError as invalid:
-            for name, messages in invalid.message_dict.items():
-                column = sheet.columns.get(name, name)
-                for message in messages:
-                    errors.append(RowError(sheet.title, number, column, raw.get(name, ""), message))
+                return []
+            except ValidationError as invalid:
+                failed = invalid.message_dict
+        errors = []
+        for name, messages in failed.items():
+            column = sheet.columns.get(name, name)
+            for message in messages:
+                errors.append(RowError(sheet.title, number, column, raw.get(name, ""), message))
         return errors
 
     def _reject(self, sheet, number, raw, errors):
@@ -141,12 +185,13 @@ class _Planner:
         known = _patients_by_id(Patient.all_objects.select_related("district"), ids)
         existing = {patient_id_key(p.patient_id): p for p in known}
         fields = [name for name in sheet.columns if name != "district"]
-        parsers = {name: parser_for(Patient, name, self.aliases) for name in sheet.columns}
+        exclude = ["id", "district", "import_batch"]
+        columns = self._columns(Patient, sheet, exclude)
         if "district" in sheet.columns:
             self._plan_districts(records)
         seen = {}
         for number, raw in records:
-            values, errors = self._parse(sheet, parsers, number, raw)
+            values, errors, checked = self._parse(sheet, columns, number, raw)
             patient_id = values.get("patient_id", "")
             if patient_id_key(patient_id) in seen:
                 reason = f"duplicate: patient_id {patient_id} is also on row {seen[patient_id_key(patient_id)]}"
@@ -161,6 +206,8 @@ class _Planner:
                     setattr(instance, name, values[name])
             if old is not None:
                 instance.patient_id = old.patient_id  # "p0030" names P0030: her ID keeps its recorded spelling
+                if "patient_id" in checked:
+                    checked["patient_id"] = CHECK_ON_RECORD  # checked as recorded
             district_name = normalise_district_name(values.get("district", ""))
             if not district_name and "district" in values:
                 errors.append(RowError(sheet.title, number, sheet.columns["district"], raw["district"],
@@ -174,8 +221,7 @@ class _Planner:
                     errors.append(self._undecided_district(sheet, number, raw, district_name))
                 else:
                     instance.district = district
-            exclude = ["id", "district", "import_batch"]
-            errors += self._validate(sheet, instance, number, raw, exclude, unparsed(errors))
+            errors += self._validate(sheet, instance, number, raw, checked, unparsed(errors))
             if errors:
                 self.invalid_patients[patient_id_key(patient_id)] = number
                 self._reject(sheet, number, raw, errors)
@@ -236,7 +282,7 @@ class _Planner:
         records up in bulk, then row by row.
         """
         model, key_field = SHEET_MODELS[sheet.kind], RECORD_KEY[sheet.kind]
-        wanted = {_key_text(raw.get("patient_id")) for _, raw in read_records()}
+        wanted = {_key_text(raw.get("patient_id")) for _, raw in read_records(only=("patient_id",))}
         wanted = {patient_id for patient_id in wanted if patient_id_key(patient_id) not in self.workbook_patients}
         patients = {patient_id_key(p.patient_id): p for p in _patients_by_id(Patient.all_objects.all(), wanted)}
         patients.update(self.workbook_patients)
@@ -248,10 +294,12 @@ class _Planner:
         }
         fields = [name for name in sheet.columns if name != "patient_id"]
         sheet.record_fields = [f.attname for f in model._meta.concrete_fields if f.attname not in _NOT_WRITTEN]
-        parsers = {name: parser_for(model, name, self.aliases) for name in sheet.columns}
+        exclude = ["id", "patient_id", "import_batch"]
+        columns = self._columns(model, sheet, exclude)
+        new_record = blank_records(model)
         seen = {}
         for number, raw in progress(read_records()):
-            values, errors = self._parse(sheet, parsers, number, raw)
+            values, errors, checked = self._parse(sheet, columns, number, raw)
             patient_id = values.get("patient_id", "")
             patient = patients.get(patient_id_key(patient_id))
             if patient is None or patient.is_voided:
@@ -265,15 +313,14 @@ class _Planner:
                 errors.append(RowError(sheet.title, number, sheet.columns[key_field], raw.get(key_field), reason))
             seen.setdefault(key, number)
             old = existing.get((patient.pk, values.get(key_field))) if patient.pk else None
-            instance = model(**old) if old else model()
+            instance = model(**old) if old else new_record()
             instance.patient = patient
             if instance.is_voided:
                 errors.append(_voided_error(sheet, number, key_field, raw, instance))
             for name in fields:
                 if name in values:
                     setattr(instance, name, values[name])
-            exclude = ["id", "patient_id", "import_batch"]
-            errors += self._validate(sheet, instance, number, raw, exclude, unparsed(errors))
+            errors += self._validate(sheet, instance, number, raw, checked, unparsed(errors))
             if errors:
                 self._reject(sheet, number, raw, errors)
             elif old is None:
@@ -319,24 +366,140 @@ def _changes(fields, old, instance):
     return changes
 
 
-def _clean_fields(instance, names):
-    """Model.clean_fields() for the fields a sheet has (the others keep their defaults or stored values).
+def field_messages(model_field, value, instance):
+    """One field's part of Model.clean_fields() (blank, choices, max length, the plausible-range
+    validators): the messages of its errors on `value`, or None."""
+    if model_field.blank and value in model_field.empty_values:
+        return None
+    try:
+        model_field.clean(value, instance)
+    except ValidationError as invalid:
+        return list(ValidationError({model_field.name: invalid.error_list}).message_dict[model_field.name])
+    return None
 
-    The same checks field by field (blank, choices, max length, the plausible-range validators),
-    without visiting the fields the sheet cannot have changed: an import runs this for every row.
+
+NOT_CHECKED = "not checked"  # Column.read's messages for a column read but not checked (a key, a foreign key)
+CHECK_ON_RECORD = "check on the record"  # ... for a field checked on each row's record (field_messages)
+# A column remembers what it made of at most this many distinct cells: a register repeats its
+# dates, readings and words; a column of names stops there.
+REMEMBERED_CELLS = 10_000
+# Dates this many days before today or earlier pass the not-in-future check whenever it runs.
+SETTLED_DAYS = datetime.timedelta(days=2)
+
+# Validators whose verdict depends on the value alone. (Min/Max/Length validators are, unless
+# their limit is a callable: Column looks.)
+_PURE_VALIDATOR_TYPES = (
+    PlausibleRange,
+    validators.MinValueValidator,
+    validators.MaxValueValidator,
+    validators.MinLengthValidator,
+    validators.MaxLengthValidator,
+    validators.RegexValidator,
+    validators.DecimalValidator,
+    validators.ProhibitNullCharactersValidator,
+)
+_PURE_VALIDATORS = (validate_no_control_characters, clinical.validate_haemoglobin_g_dl, validate_not_before_earliest)
+# Validators that also read the clock, on dates: their verdicts on settled dates are remembered.
+_CLOCK_VALIDATORS = (validate_not_in_future,)
+_STOCK_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.FloatField, models.DecimalField,
+                 models.DateField)  # fmt: skip
+
+
+class Column:
+    """One column of a sheet, checked once per distinct cell: read (the field's parser), then, if
+    `checked`, checked as Model.clean_fields() checks the field (field_messages).
+
+    Both are functions of the cell alone (a coded column's parser reads the aliases loaded once
+    for the plan), and a register repeats its cells (a few hundred readings, dates and words in
+    100,000 rows), so the column remembers what it made of each cell and answers a cell met
+    before from memory. It does so only where that is exact:
+    - the field is one of Django's own (its to_python, choices, null and blank checks look at the
+      value alone; not a foreign key, which looks at the database), and each of its validators is
+      known to look at the value alone, or at the clock for dates (validate_not_in_future), whose
+      verdicts are remembered only for dates at least SETTLED_DAYS before the import began.
+      Otherwise each row's field is checked on its record (CHECK_ON_RECORD), as Django does;
+    - the cell is one of which an equal cell is the same cell (_cell_key): text, whole numbers,
+      non-zero floats (0.0 == -0.0 but they read apart), dates and naive datetimes.
     """
-    errors = {}
-    for name in names:
-        model_field = instance._meta.get_field(name)
-        value = getattr(instance, model_field.attname)
-        if model_field.blank and value in model_field.empty_values:
-            continue
+
+    def __init__(self, model, name, checked, settled_before, aliases=None):
+        self.parse = parser_for(model, name, aliases)
+        self.model_field = model._meta.get_field(name) if checked else None
+        self.settled_before = settled_before
+        self.remembered = {} if checked and _remembers(self.model_field) else None
+
+    def read(self, cell):
+        """(value, None, messages) for a cell read: messages is None when the value is valid, a list of
+        messages, NOT_CHECKED or CHECK_ON_RECORD; (None, the ValueError, None) when the cell cannot
+        be read (an UnknownValue names the value to map: the planner notes it on each row)."""
+        remembered = self.remembered
+        key = None if remembered is None else _cell_key(cell)
+        if key is not None and (found := remembered.get(key)) is not None:
+            return found
         try:
-            model_field.clean(value, instance)
-        except ValidationError as invalid:
-            errors[name] = invalid.error_list
-    if errors:
-        raise ValidationError(errors)
+            value = self.parse(cell)
+        except ValueError as problem:
+            found = (None, problem, None)
+        else:
+            if self.model_field is None:
+                messages = NOT_CHECKED
+            elif remembered is None:
+                messages = CHECK_ON_RECORD
+            else:
+                # A stock field's check does not look at the record (see _remembers).
+                messages = field_messages(self.model_field, value, None)
+                if value.__class__ is datetime.date and value >= self.settled_before:
+                    key = None  # the not-in-future check may answer otherwise tomorrow
+            found = (value, None, messages)
+        if key is not None and len(remembered) < REMEMBERED_CELLS:
+            remembered[key] = found
+        return found
+
+
+def _remembers(model_field):
+    """Whether the field's checks look at the value alone (see Column)."""
+    stock = isinstance(model_field, _STOCK_FIELDS) and type(model_field).__module__ == models.Field.__module__
+    if not stock or model_field.is_relation or isinstance(model_field, models.DateTimeField):
+        return False
+    for validator in model_field.validators:
+        if any(validator is known for known in _PURE_VALIDATORS):
+            continue
+        if any(validator is known for known in _CLOCK_VALIDATORS) and isinstance(model_field, models.DateField):
+            continue
+        if isinstance(validator, _PURE_VALIDATOR_TYPES) and not callable(getattr(validator, "limit_value", None)):
+            continue
+        return False
+    return True
+
+
+def _cell_key(cell):
+    """A key under which a cell is remembered, or None: only a cell that any cell equal to it is the same as."""
+    cls = cell.__class__
+    if cls is str or cls is int or cls is datetime.date or (cls is float and cell):
+        return (cls, cell)
+    if cls is datetime.datetime and cell.tzinfo is None:
+        return (cls, cell)
+    return None
+
+
+def blank_records(model):
+    """A function giving what `model()` gives, a new record with every field at its default,
+    without building one per row: one record, put back to its defaults each time (a million
+    model instances cost seconds). The caller is done with the record before asking again.
+    A model with a callable default gets a new instance each time."""
+    if any(f.has_default() and callable(f.default) for f in model._meta.concrete_fields):
+        return model
+    record = model()
+    defaults = {name: value for name, value in record.__dict__.items() if name != "_state"}
+
+    def new_record():
+        attributes = record.__dict__
+        attributes.clear()  # also whatever a clean() may have added
+        attributes.update(defaults)
+        attributes["_state"] = ModelState()  # as Model.__init__ makes it: adding, no database, nothing cached
+        return record
+
+    return new_record
 
 
 def unparsed(errors):

@@ -27,6 +27,9 @@ def _is_blank(value):
 
 
 def parse_text(value):
+    if value.__class__ is str and value.isascii() and value.isprintable():
+        # The usual cell: printable ASCII (U+0020-U+007E) holds no control character to drop.
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
@@ -35,7 +38,16 @@ def parse_text(value):
     return strip_control_characters(str(value)).strip()
 
 
+_INFINITY = float("inf")
+
+
 def parse_number(value):
+    if value.__class__ is float:  # the usual cell (an exact float: never a bool, a date or blank)
+        if value != value or value in (_INFINITY, -_INFINITY):
+            raise ValueError("not a number")
+        return value
+    if value.__class__ is int:  # a whole number (the reader made 26.0 into 26)
+        return float(value)
     if _is_blank(value):
         return None
     if isinstance(value, (bool, datetime.date, datetime.time, datetime.timedelta)):
@@ -56,6 +68,8 @@ def parse_number(value):
 
 
 def parse_integer(value):
+    if value.__class__ is int:
+        return int(float(value))  # as below: through a float, as every number of a workbook is
     number = parse_number(value)
     if number is None:
         return None
@@ -78,6 +92,8 @@ _NAMED_MONTH_FORMATS = ["%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%b %d %Y", "%B %d %
 
 def parse_date(value):
     """A real Excel date, an ISO date, or a text date in the configured order (12/03/2023 is 12 March)."""
+    if value.__class__ is datetime.date:  # the usual cell: a real date
+        return value
     if _is_blank(value):
         return None
     if isinstance(value, datetime.datetime):
@@ -156,10 +172,6 @@ def parser_for(model, name, aliases=None):
 # --- Reading the workbook -------------------------------------------------------------------------
 
 
-def _whole(value):
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
 def open_workbook(source):
     try:
         check_workbook(source)  # before the reader builds any grid: see patients/workbook_guard.py
@@ -236,15 +248,32 @@ def read_sheet(workbook, title, kind):
         raise ImportFileError(f"Sheet '{title}' is empty.")
     columns, positions, ignored = _match_columns(kind, title, header)
 
-    def records():
+    wanted_positions = list(positions.items())
+
+    def records(only=None):
+        """(row number, {field: raw value}) for each non-blank row; with `only`, just those fields
+        (a row is blank or not by all its known columns, whichever are asked for)."""
+        items = wanted_positions if only is None else [(name, i) for name, i in wanted_positions if name in only]
+        indexes = list(positions.values())
         for number, cells in enumerate(sheet.iter_rows(), start=1):
             if number <= header_row:
                 continue
-            # Spreadsheets store every number as a float: 26.0 is shown, and reported, as 26.
-            raw = {name: _whole(cells[i]) if i < len(cells) else "" for name, i in positions.items()}
-            if all(value == "" or value is None for value in raw.values()):
+            width = len(cells)
+            for i in indexes:  # a row is blank when every cell of a known column is
+                if i < width and (value := cells[i]) != "" and value is not None:
+                    break
+            else:
                 continue
-            yield number, raw
+            # Spreadsheets store every number as a float: 26.0 is shown, and reported, as 26.
+            yield (
+                number,
+                {
+                    name: (int(value) if isinstance(value := cells[i], float) and value.is_integer() else value)
+                    if i < width
+                    else ""
+                    for name, i in items
+                },
+            )
 
     # A function, not a generator: a large sheet is read twice (keys first) rather than held in memory.
     return columns, ignored, records, max(sheet.total_height - header_row + 1, 0)

@@ -45,7 +45,7 @@ def test_upload_preview_confirm_writes_everything_once(client, data_manager, tmp
     assert not Patient.objects.exists()
     html = preview.content.decode()
     assert "register.xlsx" in html and "New districts to be added: Kaski" in html
-    assert [row["counts"] for row in preview.context["sheets"]] == [
+    assert [sheet["counts"] for sheet in preview.context["plan"]["sheets"]] == [
         {"new": 1, "updated": 0, "unchanged": 0, "invalid": 0}
     ] * 3
 
@@ -76,10 +76,10 @@ def test_invalid_rows_are_listed_and_block_the_import_unless_skipped(client, dat
     preview_url = upload(client, make_workbook(tmp_path / "w.xlsx", sheets)).url
     preview = client.get(preview_url)
     [group] = preview.context["error_groups"]
-    assert [(e.sheet, e.row, e.column, e.value) for e in group.errors] == [("followups", 3, "haemoglobin_g_dl", 112)]
+    assert (group["sheet"], group["column"], group["rows"]) == ("followups", "haemoglobin_g_dl", [[3, 112]])
     assert "looks like g/L" in preview.content.decode()
 
-    refused = client.post(preview_url, {"confirm": "Confirm import"})
+    refused = client.post(preview_url, {"confirm": "Confirm import"}, follow=True)  # back to the preview, saying why
     assert refused.status_code == 200
     assert "1 rows are invalid; nothing was imported" in refused.content.decode()
     assert not Patient.objects.exists()
@@ -88,7 +88,7 @@ def test_invalid_rows_are_listed_and_block_the_import_unless_skipped(client, dat
         reverse("admin:patients_patient_import_workbook_errors", args=[preview_url.rstrip("/").split("/")[-1]])
     )
     assert errors_file.status_code == 200
-    sheet = load_workbook(io.BytesIO(errors_file.content))["followups"]
+    sheet = load_workbook(io.BytesIO(errors_file.getvalue()))["followups"]
     assert sheet["A2"].value == 3 and "looks like g/L" in sheet.cell(2, sheet.max_column).value
 
     client.post(preview_url, {"confirm": "Confirm import", "skip_invalid": "on"})

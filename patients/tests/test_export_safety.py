@@ -146,7 +146,7 @@ def test_the_admin_export_workbook_answers(client, data_manager, stored):
     client.force_login(data_manager)
     response = client.get(reverse("admin:patients_patient_export_workbook"))
     assert response.status_code == 200
-    workbook = openpyxl.load_workbook(io.BytesIO(response.content))
+    workbook = openpyxl.load_workbook(io.BytesIO(response.getvalue()))
     check_patient_cells(rows_of(workbook["patients"]))
     check_followup_cells(rows_of(workbook["followups"]))
 
@@ -164,7 +164,7 @@ def test_the_admin_single_sheet_xlsx_exports_answer(client, data_manager, stored
         response = admin_export(client, model, "xlsx")
         assert response.status_code == 200, model
         assert response["Content-Disposition"].startswith("attachment"), response.content[:300]
-        check(rows_of(openpyxl.load_workbook(io.BytesIO(response.content)).active))
+        check(rows_of(openpyxl.load_workbook(io.BytesIO(response.getvalue())).active))
 
 
 def test_the_admin_single_sheet_csv_exports_quote_formula_like_text(client, data_manager, stored):
@@ -212,7 +212,7 @@ def test_the_high_risk_downloads_answer(client, clinician, stored):
     client.force_login(clinician)
     response = client.get(reverse("insights:high_risk"), {"format": "xlsx"})
     assert response.status_code == 200
-    (row,) = rows_of(openpyxl.load_workbook(io.BytesIO(response.content)).active)
+    (row,) = rows_of(openpyxl.load_workbook(io.BytesIO(response.getvalue())).active)
     assert (row["Patient ID"].value, row["Name"].value, row["District"].value) == ("H1", "Sita Gurung", "Kaski")
     assert (row["Condition"].value, row["Condition"].data_type) == (CONDITION, "s")
     latest = haemoglobin(len(DIAGNOSES))
@@ -262,7 +262,7 @@ def test_the_import_error_workbook_answers(client, data_manager, tmp_path, setti
     client.force_login(data_manager)
     response = error_workbook(client, tmp_path, settings, PATIENT_HEADER, row)
     assert response.status_code == 200
-    (row,) = rows_of(openpyxl.load_workbook(io.BytesIO(response.content))["patients"])
+    (row,) = rows_of(openpyxl.load_workbook(io.BytesIO(response.getvalue()))["patients"])
     assert row["name"].value == "Sita Gurung"
     assert (row["condition"].value, row["condition"].data_type) == (CONDITION, "s")
     assert (row["village"].value, row["village"].data_type) == ("@SUM(1+1)", "s")
@@ -275,5 +275,5 @@ def test_the_import_error_workbook_writes_headers_as_text(client, data_manager, 
     client.force_login(data_manager)
     response = error_workbook(client, tmp_path, settings, header, patient_row("P1", height_cm=9999))
     assert response.status_code == 200
-    cells = next(openpyxl.load_workbook(io.BytesIO(response.content))["patients"].iter_rows())
+    cells = next(openpyxl.load_workbook(io.BytesIO(response.getvalue()))["patients"].iter_rows())
     assert [(cell.value, cell.data_type) for cell in cells if cell.value.startswith("=")] == [(header[1], "s")]

@@ -8,9 +8,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from import_export.formats import base_formats
 
-from patients.models import Delivery, FollowUp, ImportBatch, Patient
+from patients.models import Delivery, District, FollowUp, ImportBatch
 from patients.resources import DeliveryResource, FollowUpResource, PatientResource
-from patients.tests.factories import make_delivery, make_followup, make_patient
+from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
 from patients.workbook import DELIVERY_COLUMNS, FOLLOWUP_COLUMNS, PATIENT_COLUMNS
 
 pytestmark = pytest.mark.django_db
@@ -86,9 +86,14 @@ def test_admin_single_sheet_import_of_a_csv(client, data_manager):
     assert ImportBatch.objects.get().imported_by == data_manager
 
 
-def test_patients_sheet_creates_districts_by_name(data_manager):
+def test_patients_sheet_finds_districts_by_name_and_adds_none(data_manager):
+    make_district("Dolakha")
     dataset = tablib.Dataset(headers=["patient_id", "district", "height_cm"])
     dataset.append(["D1", "  dolakha ", 150])
+    dataset.append(["D2", "Dolakhaa", 150])
     result = PatientResource().import_data(dataset, dry_run=False)
-    assert not result.has_errors() and not result.has_validation_errors()
-    assert Patient.objects.get().district.name == "dolakha"
+    [error] = [e.error for _, errors in result.row_errors() for e in errors] or [
+        e for row in result.invalid_rows for e in row.error_dict.get("district", [])
+    ]
+    assert "Unknown district 'Dolakhaa'. Did you mean 'Dolakha'?" in str(error)
+    assert District.objects.count() == 1

@@ -36,7 +36,10 @@ def test_the_command_refuses_a_hostile_workbook_and_writes_nothing(db, tmp_path,
 
 
 @pytest.mark.parametrize(("build", "phrase"), HOSTILE, ids=IDS)
-def test_the_admin_refuses_a_hostile_workbook_and_forgets_it(client, data_manager, tmp_path, upload_dir, build, phrase):
+def test_the_admin_refuses_a_hostile_workbook_and_forgets_it(
+    client, data_manager, tmp_path, upload_dir, build, phrase, settings
+):
+    settings.IMPORT_BACKGROUND_MB = 1_000  # checked in the request (the worker runs the same check)
     path = build(tmp_path)
     client.force_login(data_manager)
     stored = client.post(UPLOAD, {"workbook": SimpleUploadedFile(path.name, path.read_bytes())})

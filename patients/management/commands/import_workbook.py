@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -23,6 +24,9 @@ class Command(BaseCommand):
         "Import a workbook (xlsx or ods) with sheets patients, deliveries and/or followups. "
         "Nothing is written if any row is invalid, unless --skip-invalid. Exit status 1 when anything was refused."
     )
+    # The system checks of the models the import writes; not the URL configuration's, which imports
+    # every view and page (a second of start-up) and has nothing to say about an import.
+    requires_system_checks = [Tags.models]
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="The workbook to import.")
