@@ -17,9 +17,12 @@ are written with bulk_create, which keeps 100,000 rows to seconds.
 The package, in the order an import runs:
 
     reading.py     open the workbook (after patients/workbook_guard.py), match headers, read cells
+    checking.py    check each cell as Model.clean_fields() does, once per distinct cell of a column
+    mapping.py     what a person said unknown values mean (--map, the preview's mappings)
     planning.py    check each row with the models' rules, compare it with the database
     duplicates.py  new patients who may be someone already known (a flag, not an error)
     writing.py     write a plan whole, in turn with other imports; the errors workbook
+    background.py  the admin's uploads, checked and written in the request or by the worker
     plans.py       the shapes a plan is made of (ImportPlan, SheetPlan, RowPlan, RowError)
 """
 

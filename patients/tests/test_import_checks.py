@@ -1,6 +1,6 @@
 """The import's quick checking equals the reference: the models' own field validators and clean().
 
-The import reads each cell once per distinct cell (planning.Column remembers what it made of it),
+The import reads each cell once per distinct cell (checking.Column remembers what it made of it),
 checks new deliveries and follow-ups on one record put back to its defaults each row
 (blank_records), and its cell readers, sheet reader and workbook guard take shortcuts. These tests
 hold all of it to the plain way, on hypothesis' workbooks (bad values mixed with good rows,
@@ -26,19 +26,20 @@ import re
 import pytest
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
+from django.db import models
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 from patients import voiding, workbook_guard
-from patients.importing import ImportFileError, plan_import, planning, reading
+from patients.importing import ImportFileError, checking, plan_import, planning, reading
+from patients.importing.checking import Column, blank_records
 from patients.importing.mapping import NEW_DISTRICT, Mappings
 from patients.importing.planning import (
     _NOT_WRITTEN,
     DISTRICT_NAME_LENGTH,
     RECORD_KEY,
     SHEET_MODELS,
-    Column,
     RowError,
     UnknownValue,
     _changes,
@@ -46,7 +47,6 @@ from patients.importing.planning import (
     _key_text,
     _patients_by_id,
     _voided_error,
-    blank_records,
     in_chunks,
     unparsed,
 )
@@ -514,30 +514,30 @@ ALIASES = {"type_of_delivery": {"spvag": "normal"}, "term_of_delivery": {"fulltr
 @example(values=["sp vag", "xyz", "NVD", "full trm", "early", "", *NEAR_TODAY])
 def test_a_column_checks_each_cell_as_the_models_clean_fields_does_also_from_memory(values):
     for model, name in CHECKED:
-        column = Column(model, name, True, TODAY - planning.SETTLED_DAYS, ALIASES)
+        column = Column(model, name, True, TODAY - checking.SETTLED_DAYS, ALIASES)
         parser = parser_for(model, name, ALIASES)
         for value in values + values:  # the second time from memory, where remembered
             expected = outcome(parser, value)
             read, problem, messages = column.read(value)
             if problem is None:
                 assert ("gave", type(read), repr(read)) == expected, (model.__name__, name, value)
-                if messages is planning.CHECK_ON_RECORD:
-                    messages = planning.field_messages(model._meta.get_field(name), read, model())
+                if messages is checking.CHECK_ON_RECORD:
+                    messages = checking.field_messages(model._meta.get_field(name), read, model())
                 assert messages == django_messages(model, name, read), (model.__name__, name, value)
             else:
                 assert ("raised", type(problem), str(problem)) == expected, (model.__name__, name, value)
 
 
 def test_only_cells_that_equal_cells_are_the_same_as_are_remembered():
-    column = Column(FollowUp, "weight_kg", True, TODAY - planning.SETTLED_DAYS)
+    column = Column(FollowUp, "weight_kg", True, TODAY - checking.SETTLED_DAYS)
     for cell in [0.0, -0.0, True, False, 1.5, 1, "1,5", datetime.time(1, 2)]:
         column.read(cell)
     assert set(column.remembered) == {(float, 1.5), (int, 1), (str, "1,5")}
-    dates = Column(FollowUp, "visit_date", True, TODAY - planning.SETTLED_DAYS)
+    dates = Column(FollowUp, "visit_date", True, TODAY - checking.SETTLED_DAYS)
     for day in NEAR_TODAY:
         dates.read(day)
         dates.read(datetime.datetime.combine(day, datetime.time(9)))
-    settled = {d for d in NEAR_TODAY if d < TODAY - planning.SETTLED_DAYS}
+    settled = {d for d in NEAR_TODAY if d < TODAY - checking.SETTLED_DAYS}
     assert settled and {key[1] for key in dates.remembered if key[0] is datetime.date} == settled
     assert {key[1].date() for key in dates.remembered if key[0] is datetime.datetime} == settled
 
@@ -550,7 +550,7 @@ def test_each_new_record_is_a_record_as_the_model_makes_it(db):
         record.patient = patient
         for f in model._meta.concrete_fields:
             if not f.primary_key and not f.is_relation and f.attname != "void_id":
-                setattr(record, f.attname, f.to_python("7") if not isinstance(f, planning.models.DateField) else TODAY)
+                setattr(record, f.attname, f.to_python("7") if not isinstance(f, models.DateField) else TODAY)
         record.voided_at, record.stray = datetime.datetime.now(), "added by a clean()"
         record._state.adding, record._state.db = False, "default"
         again, fresh = new_record(), model()
