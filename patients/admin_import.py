@@ -178,8 +178,7 @@ def import_preview_view(model_admin, request, token):
                 _discard(request, upload)
                 (messages.info if batch is None else messages.success)(request, upload.outcome)
                 return redirect(changelist)
-            messages.error(request, upload.outcome)
-            return redirect(preview)
+            return redirect(preview)  # refused: the preview says why (upload.outcome)
 
     if upload.state in (ImportUpload.State.CHECKING, ImportUpload.State.WRITING):
         context = {
