@@ -207,29 +207,35 @@ def import_preview_view(model_admin, request, token):
         "error_groups": groups,
         "group_offset": groups.start_index() - 1 if groups.object_list else 0,
         "rows_shown": GROUP_ROWS_SHOWN,
-        "unmatched": [_unmatched_choices(unmatched) for unmatched in data["unmatched"]],
+        "unmatched": _unmatched_choices(data["unmatched"]),
         "token": token,
     }
     return _render(model_admin, request, "admin/patients/import_preview.html", context)
 
 
-def _unmatched_choices(unmatched):
-    """An unknown value with what it may be mapped to: the suggestions first, then every known value."""
-    if unmatched["column"] == ValueAlias.Column.DISTRICT:
-        everything = [(str(pk), name) for pk, name in District.objects.values_list("pk", "name")]
-        by_name = {name: pk for pk, name in everything}
-        suggested = [(by_name[value], label) for value, label in unmatched["suggestions"] if value in by_name]
-        everything.append((NEW_DISTRICT, f"a new district: {normalise_district_name(unmatched['typed'])}"))
-    else:
-        coded = vocabulary.CODED_COLUMNS[unmatched["column"]]
-        everything = [(code, label) for code, label in coded.choices.choices]
-        suggested = [(value, label) for value, label in unmatched["suggestions"]]
-    return {
-        "value": unmatched,
-        "column_words": ValueAlias.Column(unmatched["column"]).label,
-        "suggested": suggested,
-        "others": [choice for choice in everything if choice not in suggested],
-    }
+def _unmatched_choices(values):
+    """Each unknown value with what it may be mapped to: the suggestions first, then every known
+    value (the districts read once for all of them)."""
+    districts = None
+    choices = []
+    for unmatched in values:
+        if unmatched["column"] == ValueAlias.Column.DISTRICT:
+            if districts is None:
+                districts = [(str(pk), name) for pk, name in District.objects.values_list("pk", "name")]
+            by_name = {name: pk for pk, name in districts}
+            suggested = [(by_name[value], label) for value, label in unmatched["suggestions"] if value in by_name]
+            new = (NEW_DISTRICT, f"a new district: {normalise_district_name(unmatched['typed'])}")
+            everything = [*districts, new]
+        else:
+            everything = vocabulary.CODED_COLUMNS[unmatched["column"]].choices.choices
+            suggested = [tuple(suggestion) for suggestion in unmatched["suggestions"]]
+        choices.append({
+            "value": unmatched,
+            "column_words": ValueAlias.Column(unmatched["column"]).label,
+            "suggested": suggested,
+            "others": [choice for choice in everything if tuple(choice) not in suggested],
+        })  # fmt: skip
+    return choices
 
 
 def _map_values(request, upload):

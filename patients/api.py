@@ -156,7 +156,7 @@ class PatientSerializer(StrictModelSerializer):
     def validate_district(self, name):
         if not normalise_district_name(name):
             raise serializers.ValidationError("A district is required.")
-        district = vocabulary.district(name)
+        district = District.objects.named(name)
         if district is None:
             raise serializers.ValidationError(vocabulary.unknown_district_message(name))
         return district

@@ -52,7 +52,7 @@ class DistrictChoiceField(forms.ModelChoiceField):
 
     def to_python(self, value):
         if isinstance(value, str) and value.strip() and not value.strip().isdigit():
-            district = vocabulary.district(value)
+            district = District.objects.named(value)
             if district is None:
                 raise forms.ValidationError(vocabulary.unknown_district_message(value), code="invalid_choice")
             return district

@@ -178,6 +178,12 @@ def normalise_district_name(name):
     return " ".join(str(name).split())
 
 
+def district_key(name):
+    """What district names are compared by, as the unique constraint compares them (LOWER), spaces
+    tidied: a district's name and its aliases' keys."""
+    return normalise_district_name(name).lower()
+
+
 class DistrictManager(models.Manager):
     def get_by_natural_key(self, name):
         return self.get(name__iexact=normalise_district_name(name))
@@ -189,7 +195,7 @@ class DistrictManager(models.Manager):
             return None
         return (
             self.filter(name__iexact=name).first()
-            or self.filter(aliases__column="district", aliases__key=name.lower()).first()
+            or self.filter(aliases__column="district", aliases__key=district_key(name)).first()
         )
 
     def get_or_create_by_name(self, name):
@@ -869,7 +875,8 @@ class AliasColumn(models.TextChoices):
     DISTRICT = "district", "District"
 
 
-_CODED = {AliasColumn.DELIVERY_TYPE: DeliveryType, AliasColumn.TERM: DeliveryTerm}
+# The coded columns an alias may name a value of, with their choices (patients.vocabulary reads it).
+CODED_CHOICES = {AliasColumn.DELIVERY_TYPE: DeliveryType, AliasColumn.TERM: DeliveryTerm}
 
 
 class ValueAlias(models.Model):
@@ -936,7 +943,8 @@ class ValueAlias(models.Model):
     def meaning(self):
         if self.column == AliasColumn.DISTRICT:
             return self.district.name if self.district_id else ""
-        return _CODED[self.column](self.code).label if self.code in _CODED[self.column].values else self.code
+        choices = CODED_CHOICES[self.column]
+        return choices(self.code).label if self.code in choices.values else self.code
 
     def clean(self):
         from patients import vocabulary  # it reads this model

@@ -47,7 +47,7 @@ class DistrictWidget(widgets.ForeignKeyWidget):
             raise ValueError("a district is required")
         if len(name) > DISTRICT_NAME_LENGTH:
             raise ValueError(f"a district name of {len(name)} characters: at most {DISTRICT_NAME_LENGTH}")
-        district = vocabulary.district(name)
+        district = District.objects.named(name)
         if district is None:
             raise ValueError(
                 f"{vocabulary.unknown_district_message(name)} (Import workbook lists new districts before adding them.)"

@@ -1,12 +1,13 @@
 """
 What people type for a coded value, and what it means: the one place the workbook import, the
-single-sheet import, the staff forms and the API read to turn "Emergency LSCS" into `c_section`
-or "kaski " into the district Kaski.
+single-sheet import, the staff forms and the API read to turn "Emergency LSCS" into `c_section`.
+A district is found by District.objects.named() (its name in any case, or a saved alias); this
+module suggests the nearest known ones for a name it does not find.
 
 A typed value is found, in this order, by
 1. the column's own codes and the labels the app shows for them ("Normal vaginal"), in any case;
 2. the spellings registers use (DELIVERY_TYPE_SPELLINGS, DELIVERY_TERM_SPELLINGS), compared after
-   SPELLING_KEY's tidying: letters only, "delivery"/"birth" and "elective"/"emergency" dropped;
+   spelling_key's tidying: letters only, "delivery"/"birth" and "elective"/"emergency" dropped;
 3. the aliases data managers saved when they mapped a value in an import preview (ValueAlias).
 
 Nothing else is guessed: a value none of these know is an error that names the nearest known
@@ -18,7 +19,15 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process, utils
 
-from patients.models import DeliveryTerm, DeliveryType, District, ValueAlias, normalise_district_name
+from patients.models import (
+    CODED_CHOICES,
+    DeliveryTerm,
+    DeliveryType,
+    District,
+    ValueAlias,
+    district_key,
+    normalise_district_name,
+)
 
 # --- Spellings ---------------------------------------------------------------------------------
 # As registers write them. The codes and the app's labels need no entry: they are always accepted.
@@ -63,11 +72,6 @@ def spelling_key(text):
     words = _WORDS.findall(str(text).lower())
     meaningful = [w for w in words if w not in _FILLER_WORDS and w not in _URGENCY_WORDS]
     return "".join(meaningful or words)
-
-
-def district_key(text):
-    """What a district's name is compared by: the unique constraint's LOWER(name), spaces tidied."""
-    return normalise_district_name(text).lower()
 
 
 @dataclass(frozen=True)
@@ -133,8 +137,9 @@ class CodedColumn:
         return "; ".join(f"{label} ({code})" for code, label in self.choices.choices)
 
 
-DELIVERY_TYPES = CodedColumn(ValueAlias.Column.DELIVERY_TYPE, DeliveryType, DELIVERY_TYPE_SPELLINGS)
-DELIVERY_TERMS = CodedColumn(ValueAlias.Column.TERM, DeliveryTerm, DELIVERY_TERM_SPELLINGS)
+DELIVERY_TYPES = CodedColumn(ValueAlias.Column.DELIVERY_TYPE, CODED_CHOICES[ValueAlias.Column.DELIVERY_TYPE],
+                             DELIVERY_TYPE_SPELLINGS)  # fmt: skip
+DELIVERY_TERMS = CodedColumn(ValueAlias.Column.TERM, CODED_CHOICES[ValueAlias.Column.TERM], DELIVERY_TERM_SPELLINGS)
 CODED_COLUMNS = {c.column: c for c in (DELIVERY_TYPES, DELIVERY_TERMS)}
 
 # Suggestions below this similarity are noise; a new district this close to a known one may be a
@@ -144,11 +149,6 @@ NEAR_DISTRICT_SCORE = 85
 
 
 # --- Districts ---------------------------------------------------------------------------------
-
-
-def district(text):
-    """The district a typed name means: by its name in any case or spacing, or a saved alias; or None."""
-    return District.objects.named(text)
 
 
 def district_aliases():

@@ -22,6 +22,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 from django_tasks import task
 
+from patients import vocabulary
 from patients.importing.mapping import NEW_DISTRICT, Mappings
 from patients.importing.planning import plan_import
 from patients.importing.plans import GROUP_ROWS_SHOWN, ImportFileError, ImportRefused
@@ -101,8 +102,8 @@ def check(upload):
         write_error_workbook(plan, errors_path(upload.token))
     else:
         errors_path(upload.token).unlink(missing_ok=True)
-    upload.preview = _storable(preview_data(plan))
-    _report(upload, state=ImportUpload.State.CHECKED, phase="", outcome="", fields=["preview"])
+    preview = _storable(preview_data(plan))
+    _report(upload, state=ImportUpload.State.CHECKED, phase="", outcome="", preview=preview)
     return plan
 
 
@@ -197,12 +198,24 @@ def _sheet_data(sheet):
         "counts": sheet.counts(),
         "ignored_columns": sheet.ignored_columns,
         "columns": columns,
-        "new": [[row.row, [_text(sheet.shown(row, name)) for name in columns]] for row in sheet.new[:NEW_ROWS_SHOWN]],
+        "new": [
+            [row.row, [_words(name, sheet.shown(row, name)) for name in columns]] for row in sheet.new[:NEW_ROWS_SHOWN]
+        ],
         "updated": [
-            [row.row, list(row.key), {name: [_text(old), _text(new)] for name, (old, new) in row.changes.items()}]
+            [
+                row.row,
+                list(row.key),
+                {name: [_words(name, old), _words(name, new)] for name, (old, new) in row.changes.items()},
+            ]
             for row in sheet.updated[:NEW_ROWS_SHOWN]
         ],
     }
+
+
+def _words(column, value):
+    """A value as the preview shows it: a delivery type or term in the app's words."""
+    coded = vocabulary.CODED_COLUMNS.get(column)
+    return coded.label(value) if coded is not None and value else _text(value)
 
 
 def _text(value):
@@ -248,14 +261,12 @@ class _Progress:
         _report(self.upload, rows_done=total)
 
 
-def _report(upload, fields=(), **values):
+def _report(upload, **values):
     """Save what changed on the upload's row at once (outside any import transaction)."""
     for name, value in values.items():
         setattr(upload, name, value)
     upload.heartbeat = timezone.now()
-    ImportUpload.objects.filter(pk=upload.pk).update(
-        heartbeat=upload.heartbeat, **{name: getattr(upload, name) for name in [*values, *fields]}
-    )
+    ImportUpload.objects.filter(pk=upload.pk).update(heartbeat=upload.heartbeat, **values)
 
 
 class _heartbeat:

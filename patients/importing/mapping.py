@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from patients import vocabulary
-from patients.models import ValueAlias
+from patients.models import District, ValueAlias
 
 # The value that confirms a new district instead of mapping it to a known one.
 NEW_DISTRICT = "new"
@@ -76,7 +76,7 @@ def parse_map_option(text):
             meanings[name] = code
     if target.lower() == NEW_DISTRICT:
         meanings[ValueAlias.Column.DISTRICT] = NEW_DISTRICT
-    elif (district := vocabulary.district(target)) is not None:
+    elif (district := District.objects.named(target)) is not None:
         meanings[ValueAlias.Column.DISTRICT] = district
     if column is not None:
         meanings = {column: meanings[column]} if column in meanings else {}

@@ -34,6 +34,7 @@ from patients.importing.reading import UnknownValue, checksum, open_workbook, pa
 from patients.models import (
     District,
     Patient,
+    district_key,
     normalise_district_name,
     patient_id_key,
 )
@@ -91,7 +92,7 @@ class _Planner:
     def __init__(self, plan, mappings):
         self.plan, self.mappings = plan, mappings
         self.known_districts = {d.name.lower(): d for d in District.objects.all()}
-        # District key (vocabulary.district_key) -> District: known, aliased, mapped or new.
+        # District key (district_key) -> District: known, aliased, mapped or new.
         self.districts = {**vocabulary.district_aliases(), **self.known_districts}
         self.aliases = {name: coded.saved_aliases() for name, coded in vocabulary.CODED_COLUMNS.items()}
         for name, mapped in mappings.codes().items():
@@ -217,7 +218,7 @@ class _Planner:
                 reason = f"a district name of {len(district_name)} characters: at most {DISTRICT_NAME_LENGTH}"
                 errors.append(RowError(sheet.title, number, sheet.columns["district"], raw["district"], reason))
             elif district_name:
-                district = self.districts.get(vocabulary.district_key(district_name))
+                district = self.districts.get(district_key(district_name))
                 if district is None:
                     errors.append(self._undecided_district(sheet, number, raw, district_name))
                 else:
@@ -246,7 +247,7 @@ class _Planner:
                 name = normalise_district_name(parse_text(raw.get("district")))
             except ValueError:
                 continue
-            key = vocabulary.district_key(name)
+            key = district_key(name)
             if key and key not in self.districts and len(name) <= DISTRICT_NAME_LENGTH:
                 counts = spellings.setdefault(key, {})
                 counts[name] = counts.get(name, 0) + 1
@@ -267,7 +268,7 @@ class _Planner:
             names.append(display)
 
     def _undecided_district(self, sheet, number, raw, name):
-        unmatched = self.plan.unmatched[("district", vocabulary.district_key(name))]
+        unmatched = self.plan.unmatched[("district", district_key(name))]
         unmatched.rows.append((sheet.title, number))
         nearest = " or ".join(f"'{s.label}'" for s in unmatched.suggestions)
         reason = (

@@ -347,7 +347,7 @@ class ReferencePlanner(planning._Planner):
                 reason = f"a district name of {len(district_name)} characters: at most {DISTRICT_NAME_LENGTH}"
                 errors.append(RowError(sheet.title, number, sheet.columns["district"], raw["district"], reason))
             elif district_name:
-                district = self.districts.get(planning.vocabulary.district_key(district_name))
+                district = self.districts.get(planning.district_key(district_name))
                 if district is None:
                     errors.append(self._undecided_district(sheet, number, raw, district_name))
                 else:

@@ -296,3 +296,62 @@ def test_an_unknown_spelling_saved_by_libreoffice_needs_one_mapping_then_none(se
     apply_import(plan_import(path, mappings=mappings), user=data_manager)
     assert Delivery.objects.filter(type_of_delivery="normal").count() >= 4
     assert plan_import(path).errors == []  # the saved alias maps it from now on
+
+
+def test_the_preview_refuses_bad_mappings_by_name_and_saves_nothing(client, data_manager, tmp_path, settings):
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"
+    make_district("Kaski")
+    path = make_workbook(tmp_path / "w.xlsx", standard_sheets(
+        patients=[patient_row("P001", district="Kaskii")],
+        deliveries=[delivery_row(type_of_delivery="Norml vag")], followups=[],
+    ))  # fmt: skip
+    client.force_login(data_manager)
+    preview_url = upload(client, path).url
+    token = preview_url.rstrip("/").split("/")[-1]
+    response = client.post(preview_url, {
+        "map": "1", "map-count": "4",
+        "map-0-column": "district", "map-0-spelling": "Kaskii", "map-0-to": "999999",  # no such district
+        "map-1-column": "type_of_delivery", "map-1-spelling": "Emergency LSCS", "map-1-to": "normal",  # known
+        "map-2-column": "term_of_delivery", "map-2-spelling": "Norml vag", "map-2-to": "c_section",  # not a term
+        "map-3-column": "no_such_column", "map-3-spelling": "x", "map-3-to": "normal",
+    }, follow=True)  # fmt: skip
+    shown = [str(message) for message in response.context["messages"]]
+    assert "'Kaskii' was not mapped: no district 999999" in shown
+    assert any("'Emergency LSCS' was not mapped" in m and "already means Caesarean section" in m for m in shown)
+    assert any("'Norml vag' was not mapped" in m and "Choose one of" in m for m in shown)
+    assert not ValueAlias.objects.exists() and len(response.context["unmatched"]) == 2
+    missing_group = reverse("admin:patients_patient_import_workbook_error_rows", args=[token, 99])
+    assert client.get(missing_group).status_code == 404
+
+
+def test_the_preview_shows_delivery_types_and_terms_in_words(client, data_manager, tmp_path, settings):
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"
+    client.force_login(data_manager)
+    path = make_workbook(tmp_path / "w.xlsx", standard_sheets(
+        deliveries=[delivery_row(type_of_delivery="LSCS", term_of_delivery="preterm")], followups=[]
+    ))  # fmt: skip
+    [deliveries] = [
+        s for s in client.get(upload(client, path).url).context["plan"]["sheets"] if s["kind"] == "deliveries"
+    ]
+    values = dict(zip(deliveries["columns"], deliveries["new"][0][1], strict=True))
+    assert (values["type_of_delivery"], values["term_of_delivery"]) == (
+        "Caesarean section",
+        "Preterm (before 37 weeks)",
+    )
+
+
+def test_the_preview_reads_the_districts_once_however_many_values_to_map(
+    client, data_manager, tmp_path, settings, django_assert_num_queries
+):
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"
+    for name in ("Kaski", "Kailali", "Banke"):
+        make_district(name)
+    typos = ["Kaskii", "Kailai", "Bankee"]
+    path = make_workbook(tmp_path / "w.xlsx", standard_sheets(
+        patients=[patient_row(f"P{n}", district=name) for n, name in enumerate(typos)], deliveries=[], followups=[]
+    ))  # fmt: skip
+    client.force_login(data_manager)
+    preview_url = upload(client, path).url
+    with django_assert_num_queries(5):  # login and permissions, the upload, the districts once (not once a value)
+        preview = client.get(preview_url)
+    assert [item["value"]["typed"] for item in preview.context["unmatched"]] == typos
