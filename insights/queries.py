@@ -31,7 +31,7 @@ from insights.sql import (
     summary_columns,
 )
 from patients import clinical
-from patients.models import Delivery, DeliveryTerm, DeliveryType, FollowUp
+from patients.models import DeliveryTerm, DeliveryType
 
 
 def average_weight_by_district(district=None, date_from=None, date_to=None):
@@ -319,23 +319,6 @@ def trends(district=None, date_from=None, date_to=None):
     }
 
 
-def patient_timeline(patient, date_from=None, date_to=None):
-    """One patient's weight and haemoglobin over time: her deliveries and follow-ups in the range,
-    oldest first (on one day a delivery before a follow-up). Two queries."""
-    deliveries = Delivery.objects.filter(patient=patient).between(date_from, date_to)
-    followups = FollowUp.objects.filter(patient=patient).between(date_from, date_to)
-    rows = [
-        {"date": d["date_of_delivery"], "record": "delivery", "visit_number": None,
-         "weight_kg": d["weight_at_delivery"], "haemoglobin_g_dl": d["haemoglobin_at_delivery"]}
-        for d in deliveries.values("date_of_delivery", "weight_at_delivery", "haemoglobin_at_delivery")
-    ] + [
-        {"date": f["visit_date"], "record": "follow-up", "visit_number": f["visit_number"],
-         "weight_kg": f["weight_kg"], "haemoglobin_g_dl": f["haemoglobin_g_dl"]}
-        for f in followups.values("visit_date", "visit_number", "weight_kg", "haemoglobin_g_dl")
-    ]  # fmt: skip
-    return sorted(rows, key=lambda row: (row["date"], row["record"] == "follow-up", row["visit_number"] or 0))
-
-
 def delivery_outcomes(district=None, date_from=None, date_to=None):
     """Delivery type against conditions. Per delivery type: the deliveries; anaemia at delivery
     (haemoglobin at delivery below the cut-off: prevalence and mean); anaemia at the following visit
@@ -402,7 +385,7 @@ def followup_effect(district=None, date_from=None, date_to=None):
     """Follow-up frequency and timing against haemoglobin. Patients are grouped by their number of
     follow-ups (clinical.FOLLOWUP_COUNT_GROUPS) and, those with a delivery, by the days from their
     latest delivery to the first follow-up on or after it (clinical.FOLLOWUP_TIMING_GROUPS, or
-    "none"). Per group: patients; those with two or more haemoglobin readings and their mean change
+    "no follow-up"). Per group: patients; those with two or more haemoglobin readings and their mean change
     from the first reading to the latest; those anaemic at their first reading (with a later one) and
     how many of them were no longer anaemic at their latest. One query."""
     ctes, params = Scope(district, date_from, date_to).ctes("facts")

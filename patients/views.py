@@ -11,14 +11,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from insights import charts, queries
-from patients import audit, clinical
+from insights import queries
+from patients import audit, clinical, figures, timeline
 from patients.attention import needs_attention
 from patients.forms import DeliveryForm, FollowUpForm, PatientForm, PatientSearchForm, VoidForm
 from patients.models import Delivery, FollowUp, Patient
 from patients.voiding import VoidRefused, void
 
 PATIENTS_PER_PAGE = 25
+# Her printed record fits one A4 page: her latest visits only (the page on screen has them all).
+PRINTED_VISITS = 6
 PATIENT_SORTS = {"patient": "Patient ID", "priority": "Priority, most urgent first"}
 
 
@@ -65,12 +67,12 @@ def patient_detail(request, patient_id):
     audit.log_view(request, patient, "Record page")
     deliveries, followups = patient.deliveries.all(), patient.followups.all()  # prefetched, in use only
     risk = patient.risk(deliveries, followups)
-    timeline = charts.patient_timeline_chart(
-        queries.patient_timeline(patient), patient.patient_id, clinical.anaemia_cutoff_g_dl()
-    )
+    drawn = timeline.chart(timeline.readings(patient), patient.patient_id, clinical.anaemia_cutoff_g_dl())
     context = {
-        "timeline": {"id": "chart-timeline", "data_id": "chart-timeline-data", "figure": timeline}
-        if timeline
+        "timeline": figures.for_page(
+            "timeline", drawn, numbers_in="her deliveries and follow-up visits", numbers_href="#deliveries"
+        )
+        if drawn
         else None,
         "patient": patient,
         "deliveries": deliveries,
@@ -79,6 +81,7 @@ def patient_detail(request, patient_id):
         "attention": needs_attention(patient, risk, deliveries, followups),
         "current_hb": risk.current,
         "severity": risk.severity,
+        "printed_visits": PRINTED_VISITS,
     }
     return render(request, "patients/detail.html", context)
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from insights import queries
 from insights.tests import oracle
 from insights.tests.oracle import close
+from patients import timeline
 from patients.models import Delivery, District, FollowUp, Patient
 from patients.signals import records_changed
 from patients.voiding import void
@@ -337,7 +338,7 @@ def test_trends_run_three_queries_and_a_timeline_two(django_assert_num_queries):
         queries.trends(district=kaski)
     patient = Patient.objects.get()
     with django_assert_num_queries(2):
-        assert [row["record"] for row in queries.patient_timeline(patient)] == ["follow-up"]
+        assert [row["record"] for row in timeline.readings(patient)] == ["follow-up"]
 
 
 def test_a_district_where_everyone_has_the_same_value_has_no_outliers():
