@@ -3,13 +3,14 @@
 from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
 from insights import charts, queries
 from insights.cache import cached
 from insights.export import HIGH_RISK_DOWNLOAD, export_rows
 from insights.forms import HighRiskFilterForm, InsightFilterForm
-from patients import audit, clinical, labels
+from patients import audit, clinical, figures, labels
 from patients.views import staff_permission
 
 # The dashboard's pages, in the order of its navigation (templates/insights/nav.html).
@@ -62,9 +63,13 @@ def overview(request):
     return render(request, "insights/overview.html", context)
 
 
-def _chart(name, figure, rows, columns):
-    """A chart for the page: its figure (None draws the empty state) and its numbers as a table."""
-    return {"id": f"chart-{name}", "data_id": f"chart-{name}-data", "figure": figure, **_rows(rows, columns)}
+def _chart(name, figure, rows, columns, numbers_in=""):
+    """A chart for the page: its figure (None draws the empty state) and its numbers, as a table of
+    `columns` of `rows` under it, or in the page's table titled `numbers_in`."""
+    where = f'the table "{numbers_in}"' if numbers_in else ""
+    return figures.for_page(
+        name, figure, numbers_in=where, numbers_href=f"#table-{slugify(numbers_in)}", **_rows(rows, columns)
+    )
 
 
 def heading(column):
@@ -135,9 +140,9 @@ def districts(request):
     def build(filters, scope):
         (rows,) = cached((queries.district_metrics, filters))
         charts_ = [
-            _chart("anaemia", charts.anaemia_chart(rows, scope), [], []),
-            _chart("caesarean", charts.caesarean_chart(rows, scope), [], []),
-            _chart("blood-pressure", charts.blood_pressure_chart(rows, scope), [], []),
+            _chart("anaemia", charts.anaemia_chart(rows, scope), [], [], "Deliveries and anaemia"),
+            _chart("caesarean", charts.caesarean_chart(rows, scope), [], [], "Deliveries and anaemia"),
+            _chart("blood-pressure", charts.blood_pressure_chart(rows, scope), [], [], "Blood pressure"),
         ]
         tables = [_table(title, rows, columns, note=note) for title, columns, note in DISTRICT_TABLES]
         return charts_, tables, ""
@@ -156,8 +161,8 @@ def trends(request):
             (queries.trends_by_visit, filters), (queries.trends_by_month, filters), (queries.trends_change, filters)
         )
         charts_ = [
-            _chart("visits", charts.visit_trends_chart(by_visit, scope), [], []),
-            _chart("months", charts.monthly_trends_chart(by_month, scope), [], []),
+            _chart("visits", charts.visit_trends_chart(by_visit, scope), [], [], "By visit number"),
+            _chart("months", charts.monthly_trends_chart(by_month, scope), [], [], "By month of visit"),
         ]
         tables = [
             _table("Change from each patient's first visit to her latest", [change],
@@ -203,7 +208,7 @@ def deliveries(request):
     def build(filters, scope):
         (outcomes,) = cached((queries.delivery_outcomes, filters))
         rows = outcomes["by_delivery_type"]
-        charts_ = [_chart("outcomes", charts.delivery_outcomes_chart(rows, scope), [], [])]
+        charts_ = [_chart("outcomes", charts.delivery_outcomes_chart(rows, scope), [], [], "By delivery type")]
         table = _table("By delivery type", rows, OUTCOME_COLUMNS, note=(
             "Anaemic: haemoglobin below the cut-off, over the deliveries with a reading at delivery, or at the "
             "first follow-up after it (the next visit)."))  # fmt: skip
@@ -222,8 +227,20 @@ def followups(request):
         (effect,) = cached((queries.followup_effect, filters))
         by_count, by_timing = effect["by_followup_count"], effect["by_first_followup_timing"]
         charts_ = [
-            _chart("count", charts.followup_effect_chart(by_count, "number of follow-ups", scope), [], []),
-            _chart("timing", charts.followup_effect_chart(by_timing, "days to the first follow-up", scope), [], []),
+            _chart(
+                "count",
+                charts.followup_effect_chart(by_count, "number of follow-ups", scope),
+                [],
+                [],
+                "By number of follow-ups",
+            ),
+            _chart(
+                "timing",
+                charts.followup_effect_chart(by_timing, "days to the first follow-up", scope),
+                [],
+                [],
+                "By days from her latest delivery to the first follow-up after it",
+            ),
         ]
         tables = [
             _table("By number of follow-ups", by_count, [("label", "Follow-ups"), *EFFECT_COLUMNS]),

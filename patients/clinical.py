@@ -493,11 +493,11 @@ VISIT_JUMP = "visit_jump"
 # WHO recommendations on maternal and newborn care for a positive postnatal experience (2022):
 # postnatal contacts within 24 hours, on day 3 (48-72 hours), between days 7-14 and at week 6.
 # Days from a delivery to the first follow-up on or after it are grouped by those windows; a
-# delivery with no later follow-up is "none". Frequency follows WHO's antenatal care model (2016),
+# delivery with no later follow-up is "no follow-up". Frequency follows WHO's antenatal care model (2016),
 # which asks for at least 8 contacts. Each group is (label, lowest, highest), both included.
 
 FOLLOWUP_TIMING_GROUPS = (("0-3 days", 0, 3), ("4-14 days", 4, 14), ("15-42 days", 15, 42), ("after 42 days", 43, None))
-NO_FOLLOWUP = "none"
+NO_FOLLOWUP = "no follow-up"
 FOLLOWUP_COUNT_GROUPS = (("0", 0, 0), ("1", 1, 1), ("2-3", 2, 3), ("4-7", 4, 7), ("8 or more", 8, None))
 
 

@@ -364,7 +364,7 @@ def followup_effect(records):
                 (records.followups["patient_id"] == pk) & (records.followups["visit_date"] >= delivered)
             ]
             if not len(own_visits):
-                label = "none"
+                label = "no follow-up"
             else:
                 days = (own_visits["visit_date"].min() - delivered).days
                 label = next(

@@ -47,12 +47,12 @@ def test_a_clinician_sees_every_chart_draw_and_narrows_it_by_district(page, live
     assert drawn_points(page, "weight") == 2  # one bar per district
     page.screenshot(path=ARTIFACTS / "overview.png", full_page=True)
 
-    page.get_by_label("District").select_option(label="Kaski")
+    page.get_by_role("combobox", name="District").select_option(label="Kaski")
     page.get_by_role("button", name="Show").click()
     page.get_by_role("heading", name="Overview · Kaski").wait_for()
     page.locator("#chart-weight svg.main-svg").first.wait_for()
     assert drawn_points(page, "weight") == 1
-    assert page.get_by_label("District").input_value() != ""  # the filter is kept
+    assert page.get_by_role("combobox", name="District").input_value() != ""  # the filter is kept
     page.screenshot(path=ARTIFACTS / "overview-kaski.png", full_page=True)
 
     page.get_by_label("From").fill("2030-01-01")
@@ -83,7 +83,7 @@ def test_every_insight_page_draws_and_the_review_list_leads_to_her_timeline(page
     ARTIFACTS.mkdir(exist_ok=True)
 
     log_in(page, live_server, "nurse", "a-long-Passphrase-1")
-    page.get_by_label("District").select_option(label="Kaski")
+    page.get_by_role("combobox", name="District").select_option(label="Kaski")
     page.get_by_role("button", name="Show").click()
     for title, chart_names in PAGES:
         page.get_by_role("navigation", name="Insights").get_by_role("link", name=title).click()

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from insights import charts
+from patients import timeline
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
 
 LINK = '<a href="https://evil.example/">Kaski & Co</a>'
@@ -70,6 +71,8 @@ def test_district_axes_and_hovers_carry_the_escaped_name(client, clinician, reco
     by_id = {chart["id"]: chart for chart in response.context["charts"]}
     for name in ("chart-weight", "chart-anaemia", "chart-caesarean"):
         for trace in by_id[name]["figure"]["data"]:
+            if trace.get("hoverinfo") == "skip":
+                continue  # a legend entry with no marks (the WHO reference range)
             assert trace["x"] == [LINK_FOR_PLOTLY], name
             assert "%{x}" in trace["hovertemplate"]  # the hover shows the axis value, escaped
     # The data table under the chart is Django's: the name as typed, escaped once.
@@ -85,9 +88,9 @@ def test_legend_names_category_labels_and_a_patient_id_are_escaped_too():
     assert figure["data"][0]["x"] == ["&lt;b&gt;normal&lt;/b&gt;"]
     assert figure["layout"]["title"]["text"] == "Anaemia by delivery type (&lt;i&gt;Doti&lt;/i&gt;)"
 
-    timeline = [{"record": "followup", "visit_number": 1, "date": datetime.date(2024, 5, 1), "haemoglobin_g_dl": 10.0,
+    rows = [{"record": "followup", "visit_number": 1, "date": datetime.date(2024, 5, 1), "haemoglobin_g_dl": 10.0,
                  "weight_kg": 50.0}]  # fmt: skip
-    figure = charts.patient_timeline_chart(timeline, "<b>P1</b>", 11.0)
+    figure = timeline.chart(rows, "<b>P1</b>", 11.0)
     assert_shown_as_typed(figure)
     assert figure["layout"]["title"]["text"].startswith("Haemoglobin and weight of &lt;b&gt;P1&lt;/b&gt;")
 
@@ -95,7 +98,7 @@ def test_legend_names_category_labels_and_a_patient_id_are_escaped_too():
 def test_plain_text_and_the_hover_markup_are_unchanged():
     figure = charts.caesarean_chart([{"district": "Kaski", "n_deliveries": 4, "n_caesarean": 1,
                                       "caesarean_rate": 0.25}], "Kaski, 1 Jan 2024 to today")  # fmt: skip
-    (bar,) = figure["data"]
+    bar, _reference = figure["data"]
     assert bar["x"] == ["Kaski"]
     assert bar["hovertemplate"].endswith("deliveries<extra></extra>") and "<br>" in bar["hovertemplate"]
     assert figure["layout"]["title"]["text"] == "Caesarean rate by district (Kaski, 1 Jan 2024 to today)"

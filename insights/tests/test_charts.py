@@ -29,9 +29,12 @@ def test_nothing_to_draw_gives_none_so_the_page_says_so():
 def test_the_caesarean_chart_draws_the_who_band_and_carries_its_counts():
     figure = charts.caesarean_chart(DISTRICTS, "Kaski, 2024")
     assert figure["layout"]["title"]["text"] == "Caesarean rate by district (Kaski, 2024)"
-    (band,) = figure["layout"]["shapes"]
-    assert (band["y0"], band["y1"]) == (10, 15)
-    (bar,) = figure["data"]
+    band, *edges = figure["layout"]["shapes"]
+    assert (band["y0"], band["y1"]) == (10, 15) and band["layer"] == "below"  # behind the bars
+    assert [edge["y0"] for edge in edges] == [10, 15]  # its edges over them, dashed
+    bar, key = figure["data"]
+    assert key["name"] == "WHO reference 10-15%" and key["y"] == [None]  # named in the legend, not over the bars
+    assert figure["layout"]["xaxis"]["type"] == "category"
     assert bar["x"] == ["Kaski"] and bar["y"] == [30.0]  # a district without deliveries has no rate to draw
     assert bar["customdata"] == [[9, 30]] and "deliveries" in bar["hovertemplate"]
     assert figure["layout"]["yaxis"]["title"]["text"] == "Caesarean deliveries (%)"
@@ -52,7 +55,8 @@ def test_deliveries_by_month_fill_missing_months_with_zero_per_type():
     figure = charts.deliveries_by_month_chart(rows)
     by_name = {trace["name"]: trace["y"] for trace in figure["data"]}
     assert by_name == {"Normal vaginal": [3, 0], "Assisted (vacuum/forceps)": [0, 0], "Caesarean section": [0, 1]}
-    assert figure["data"][2]["hovertemplate"] == "%{x}, Caesarean section: %{y} deliveries<extra></extra>"
+    assert figure["data"][2]["hovertemplate"] == "%{x|%b %Y}, Caesarean section: %{y} deliveries<extra></extra>"
+    assert figure["layout"]["xaxis"]["type"] == "date" and figure["data"][0]["xperiod"] == "M1"
 
 
 def test_blood_pressure_is_stacked_high_then_severe_as_shares_of_patients_with_a_reading():
@@ -84,4 +88,29 @@ def test_a_figure_is_plain_json_for_json_script():
     figure = charts.visit_trends_chart([{"visit_number": 1, "n_visits": 4, "n_weight": 4, "mean_weight_kg": 55.0,
                                          "n_haemoglobin": 3, "mean_haemoglobin_g_dl": 10.5}])  # fmt: skip
     assert json.loads(json.dumps(figure)) == figure
-    assert [trace["customdata"] for trace in figure["data"]] == [[3], [4]]
+    assert [trace["customdata"] for trace in figure["data"]] == [[3], [3], [4], [4]]
+
+
+def test_means_of_few_patients_are_drawn_apart_and_grey():
+    sizes = ((1, 40), (2, 25), (3, charts.SMALL_GROUP - 1))
+    rows = [{"visit_number": v, "n_visits": n, "n_weight": n, "mean_weight_kg": 50.0 + v, "n_haemoglobin": n,
+             "mean_haemoglobin_g_dl": 10.0 + v} for v, n in sizes]  # fmt: skip
+    figure = charts.visit_trends_chart(rows)
+    line, few = figure["data"][:2]
+    assert line["y"] == [11.0, 12.0, None] and few["y"] == [None, None, 13.0]  # the line stops where n is small
+    assert few["name"] == f"haemoglobin (g/dL), fewer than {charts.SMALL_GROUP} patients"
+    assert few["mode"] == "markers" and few["marker"]["line"]["color"] == charts.SMALL_GROUP_COLOUR
+    assert len(charts.visit_trends_chart(rows[:2])["data"]) == 2  # no grey trace when every group is large
+
+
+def test_group_charts_put_groups_on_a_category_axis_with_their_size_on_each_bar():
+    sizes = (("0", 90), ("1", 40), ("2-3", 30), ("8 or more", 8))
+    rows = [{"label": label, "n_patients": n, "n_resolved": n // 3, "n_anaemic_at_first": n // 2,
+             "resolved_share": 1 / 3} for label, n in sizes]  # fmt: skip
+    figure = charts.followup_effect_chart(rows, "number of follow-ups")
+    bar, key = figure["data"]
+    assert figure["layout"]["xaxis"]["type"] == "category"  # "2-3" is a group, not a number
+    assert bar["text"] == ["n = 45", "n = 20", "n = 15", "n = 4"]
+    colours = bar["marker"]["color"]
+    assert colours[-1] == charts.SMALL_GROUP_COLOUR and colours[0] != charts.SMALL_GROUP_COLOUR
+    assert key["name"] == f"fewer than {charts.SMALL_GROUP} patients"

@@ -308,6 +308,6 @@ def test_table_headings_are_words_with_their_units(client, clinician):
     make_followup(make_patient())
     client.force_login(clinician)
     page = client.get(reverse("insights:districts")).content.decode()
-    assert "<th>Mean haemoglobin (g/dL)</th>" in page and "<th>Follow-ups per patient</th>" in page
-    assert "<th>Mean weight (kg)</th>" in page and "<th>Height below 145 cm</th>" in page
+    for heading in ("Mean haemoglobin (g/dL)", "Follow-ups per patient", "Mean weight (kg)", "Height below 145 cm"):
+        assert f'<th scope="col">{heading}</th>' in page
     assert "mean_haemoglobin_g_dl" not in page.split("<table")[1] and "n_short_stature" not in page

@@ -2,6 +2,7 @@
 
 import datetime
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from django.conf import settings
 from patients import roles
 from patients.models import Delivery, FollowUp, Patient
 from patients.roles import sync_role_groups
-from patients.tests.factories import make_delivery, make_patient, make_user
+from patients.tests.factories import make_delivery, make_followup, make_patient, make_user
 from patients.tests.workbooks import delivery_row, followup_row, make_workbook, patient_row, standard_sheets
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
@@ -201,4 +202,33 @@ def test_data_manager_maps_an_unknown_spelling_in_the_preview_and_the_next_file_
     page.get_by_role("heading", name="What the import would do").wait_for()
     assert page.locator("#unmatched").count() == 0 and page.locator("#import-errors").count() == 0
     assert page.locator("#import-counts tr[data-sheet=deliveries] td").nth(3).inner_text() == "12"  # unchanged
+    assert console_errors == []
+
+
+def test_a_patient_record_prints_on_one_a4_page(page, live_server, console_errors):
+    """Printed for a referral letter: no navigation or buttons, her chart as drawn, her latest
+    visits, all on one A4 page (counted in the PDF Chromium prints)."""
+    clinician = make_user("nurse", roles.DATA_MANAGER, is_staff=True)
+    clinician.set_password("a-long-Passphrase-1")
+    clinician.save()
+    patient = make_patient(patient_id="PRINT1", name="Kamala Tamang", condition="anaemia; " * 20)
+    make_delivery(patient, date_of_delivery=datetime.date(2023, 2, 1), haemoglobin_at_delivery=9.1)
+    make_delivery(patient, date_of_delivery=datetime.date(2024, 6, 1), haemoglobin_at_delivery=9.6)
+    for visit in range(1, 13):
+        make_followup(patient, visit_date=datetime.date(2024, 6, 1) + datetime.timedelta(days=14 * visit),
+                      haemoglobin_g_dl=9 + visit / 5, weight_kg=50 + visit / 3, diagnosis="iron continued")  # fmt: skip
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    log_in(page, live_server, "nurse", "a-long-Passphrase-1")
+    page.goto(f"{live_server.url}/patients/PRINT1/")
+    page.locator("#chart-timeline[data-drawn]").wait_for()
+    page.emulate_media(media="print")
+    assert not page.locator(".site-header").is_visible()
+    assert not page.get_by_role("link", name="Add follow-up").is_visible()
+    assert page.locator("#chart-timeline svg.main-svg").first.is_visible()
+    assert page.locator("#followups tbody tr").filter(visible=True).count() == 6  # views.PRINTED_VISITS
+    assert page.get_by_text("The latest 6 of 12 visits").is_visible()
+    pdf = page.pdf(format="A4", print_background=True)
+    (ARTIFACTS / "patient-record-print.pdf").write_bytes(pdf)
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
     assert console_errors == []
