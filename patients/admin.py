@@ -9,12 +9,13 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ERROR_FLAG
+from django.contrib.admin.widgets import AdminTextareaWidget
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count
 from django.forms import ModelForm
 from django.http import Http404
@@ -26,7 +27,6 @@ from rest_framework.authtoken.models import TokenProxy
 from simple_history.admin import SimpleHistoryAdmin
 
 from patients import admin_import, audit, spreadsheet
-from patients.forms import DeliveryForm, FollowUpForm
 from patients.models import AccessLog, Delivery, District, FollowUp, ImportBatch, Patient, ValueAlias
 from patients.resources import DeliveryResource, FollowUpResource, PatientResource
 from patients.vocabulary import CODED_COLUMNS
@@ -160,6 +160,8 @@ class BigTableAdmin(AnswersBadInput, ImportExportModelAdmin, SimpleHistoryAdmin)
     # Staff void records (patients.voiding); the admin shows who did it and restores them.
     readonly_fields = VOID_FIELDS
     actions = ["restore_selected"]
+    # A record's versions (simple_history) in a box that scrolls sideways: the table is wider than a phone.
+    object_history_list_template = "admin/patients/object_history_list.html"
 
     def export_action(self, request, *args, **kwargs):
         try:
@@ -267,24 +269,46 @@ class ValueAliasAdmin(AnswersBadInput, admin.ModelAdmin):
         super().save_model(request, alias, form, change)
 
 
-class DeliveryInline(admin.TabularInline):
+# A patient's deliveries and follow-ups on her page, stacked: each field with its own label (a
+# table's columns name them for the eye only), and a page that fits a laptop and a phone (a row of
+# eight or nine inputs does not).
+
+
+class DeliveryInline(admin.StackedInline):
     model = Delivery
     extra = 0
-    fields = [*DeliveryForm.Meta.fields, "voided_at"]
+    # DeliveryForm's fields (test_admin_pages checks), related ones side by side; a phone stacks them.
+    fields = [
+        "date_of_delivery",
+        ("type_of_delivery", "term_of_delivery"),
+        ("age_at_delivery", "weight_at_delivery"),
+        ("haemoglobin_at_delivery", "placental_weight"),
+        "voided_at",
+    ]
     readonly_fields = ["voided_at"]
 
 
-class FollowUpInline(admin.TabularInline):
+class FollowUpInline(admin.StackedInline):
     model = FollowUp
     extra = 0
-    fields = [*FollowUpForm.Meta.fields, "voided_at"]
+    # FollowUpForm's fields (test_admin_pages checks), related ones side by side; a phone stacks them.
+    fields = [
+        ("visit_number", "visit_date"),
+        ("weight_kg", "haemoglobin_g_dl"),
+        ("bp_systolic", "bp_diastolic"),
+        "diagnosis",
+        "voided_at",
+    ]
     readonly_fields = ["voided_at"]
+    formfield_overrides = {models.TextField: {"widget": AdminTextareaWidget(attrs={"rows": 3})}}
 
 
 @admin.register(Patient)
 class PatientAdmin(BigTableAdmin):
     resource_classes = [PatientResource]
-    change_list_template = "admin/patients/patient/change_list.html"
+    # Its object tools: the workbook's import and export beside the single sheet's, each saying which
+    # to use (django-import-export puts this template in front of Django's change_list.html).
+    import_export_change_list_template = "admin/patients/patient/change_list.html"
     list_display = ["patient_id", "name", "district", "village", "age_at_first_pregnancy", "weight_kg"]
     list_display_links = ["patient_id", "name"]
     list_filter = [StatusFilter, "district"]
@@ -484,6 +508,8 @@ class UserAdmin(GrantsOnlyWhatSheHoldsAdmin, auth_admin.UserAdmin):
     (her password included, which would be the same as being her)."""
 
     form = UserForm
+    # The system sets these (at a login, at the account's creation): shown, not typed.
+    readonly_fields = ["last_login", "date_joined"]
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)

@@ -1,6 +1,8 @@
 """{{ code|words:"reason" }}: a code in words (patients.labels), for templates."""
 
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from patients import labels
 
@@ -13,6 +15,13 @@ def words(code, kind):
     if isinstance(code, list | tuple):
         return ", ".join(labels.words(item, kind) for item in code)
     return labels.words(code, kind)
+
+
+@register.filter
+def breakable(name):
+    """A column name as the workbook spells it (age_at_first_pregnancy), free to wrap after each
+    underscore so a wide preview table fits the page."""
+    return mark_safe("_<wbr>".join(escape(part) for part in str(name).split("_")))
 
 
 @register.filter
