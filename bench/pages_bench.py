@@ -10,7 +10,8 @@ column is a page's time right after a write.
 
 Requests go through Django's test client (no network, no browser): the figure is the time the
 app and the database take for one page. Prints the median of --repeat runs, the query count, and
-the first view's time (for the insight pages, the time to compute before the cache holds them).
+the first view's time (for the insight pages, the time to compute before the cache holds them),
+each against its page's budget (BUDGETS); exits 1 when a page is over its budget.
 """
 
 import argparse
@@ -38,6 +39,15 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from patients import roles  # noqa: E402
 from patients.models import Delivery, FollowUp, Patient  # noqa: E402
+
+# (cached ms, first view after a write ms) per kind of page, on a 2-core machine with PostgreSQL and
+# 100,000 patients. An insight page recomputes after a write (insights/cache.py); the others have no
+# cache, so both figures are the same page.
+BUDGETS = {"insights": (300, 2000), "staff": (300, 300), "admin": (500, 500)}
+
+
+def kind(name):
+    return "insights" if name.startswith(("overview", "insights")) else "admin" if name.startswith("admin") else "staff"
 
 
 def main():
@@ -81,9 +91,10 @@ def main():
         f"{connection.vendor}: {Patient.objects.count():,} patients, {Delivery.objects.count():,} deliveries, "
         f"{FollowUp.objects.count():,} follow-ups; median of {args.repeat}"
     )
-    print(f"{'page':<36} {'ms':>8} {'queries':>8} {'first ms':>9}")
+    print(f"{'page':<36} {'ms':>8} {'queries':>8} {'first ms':>9}  budget (ms, first ms)")
     for _, url in pages:  # warm the process up (imports, templates), as a running server is
         client.get(url)
+    over_budget = 0
     for name, url in pages:
         timings = []
         cache.clear()  # the insights cache: the first view is the one right after a write
@@ -95,8 +106,13 @@ def main():
             assert response.status_code == 200, (url, response.status_code)
         # The first view of a page fills the insights cache (insights/cache.py); the median is what
         # staff see until the records change.
-        print(f"{name:<36} {statistics.median(timings):>8.1f} {len(queries):>8} {timings[0]:>9.1f}")
+        median, budget = statistics.median(timings), BUDGETS[kind(name)]
+        over = median > budget[0] or timings[0] > budget[1]
+        over_budget += over
+        print(f"{name:<36} {median:>8.1f} {len(queries):>8} {timings[0]:>9.1f}  {budget[0]}, {budget[1]}"
+              f"{'  OVER BUDGET' if over else ''}")  # fmt: skip
+    return 1 if over_budget else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
