@@ -37,9 +37,14 @@ def _for(scope):
     return f" ({scope})" if scope else ""
 
 
+def _few(n):
+    """Fewer than SMALL_GROUP patients (or readings) behind a mean or a share."""
+    return (n or 0) < SMALL_GROUP
+
+
 def _colours(colour, counts):
     """Each mark's colour: grey where fewer than SMALL_GROUP patients stand behind it."""
-    return [SMALL_GROUP_COLOUR if (n or 0) < SMALL_GROUP else colour for n in counts]
+    return [SMALL_GROUP_COLOUR if _few(n) else colour for n in counts]
 
 
 def _small_group_key():
@@ -148,7 +153,7 @@ def deliveries_by_month_chart(rows, scope=""):
 
 def _means(x, rows, mean, n, name, colour, axis, dash, hover):
     """A line of means over `x` and, apart and grey, the means of fewer than SMALL_GROUP readings."""
-    big = [(row[n] or 0) >= SMALL_GROUP for row in rows]
+    big = [not _few(row[n]) for row in rows]
     line = go.Scatter(
         x=x, y=[row[mean] if ok else None for row, ok in zip(rows, big, strict=True)],
         customdata=[row[n] for row in rows], name=name, mode="lines+markers", marker_color=colour, line_color=colour,
@@ -215,7 +220,7 @@ def delivery_outcomes_chart(rows, scope=""):
         )  # fmt: skip
         for rate, numerator, denominator, when, colour in measures
     ]
-    small = any((row[m[2]] or 0) < SMALL_GROUP for row in rows for m in measures)
+    small = any(_few(row[denominator]) for row in rows for _, _, denominator, _, _ in measures)
     return _figure(bars + ([_small_group_key()] if small else []), f"Anaemia by delivery type{_for(scope)}",
                    "Delivery type", "Anaemic (% of those with a reading)", barmode="group",
                    xaxis=CATEGORY_AXIS)  # fmt: skip
@@ -234,7 +239,7 @@ def followup_effect_chart(rows, grouping_title, scope=""):
         hovertemplate="%{x}: %{y:.1f}% resolved<br>%{customdata[0]} of %{customdata[1]} anaemic at first"
         "<br>%{customdata[2]} patients in the group<extra></extra>",
     )  # fmt: skip
-    small = any((row["n_anaemic_at_first"] or 0) < SMALL_GROUP for row in rows)
+    small = any(_few(row["n_anaemic_at_first"]) for row in rows)
     return _figure([bar] + ([_small_group_key()] if small else []),
                    f"Anaemia resolved by the latest reading, by {grouping_title}{_for(scope)}",
                    grouping_title.capitalize(), "Resolved (% of those anaemic at first)", xaxis=CATEGORY_AXIS,

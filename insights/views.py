@@ -68,7 +68,7 @@ def _chart(name, figure, rows, columns, numbers_in=""):
     `columns` of `rows` under it, or in the page's table titled `numbers_in`."""
     where = f'the table "{numbers_in}"' if numbers_in else ""
     return figures.for_page(
-        name, figure, numbers_in=where, numbers_href=f"#table-{slugify(numbers_in)}", **_rows(rows, columns)
+        name, figure, numbers_in=where, numbers_href=f"#{_anchor(numbers_in)}", **_rows(rows, columns)
     )
 
 
@@ -102,9 +102,14 @@ def _rows(rows, columns, links=None):
     }
 
 
+def _anchor(title):
+    """The id of the page's table titled `title`, for its section and the charts that link to it."""
+    return f"table-{slugify(title)}"
+
+
 def _table(title, rows, columns, links=None, note=""):
     """A table for the page, with a `note` under its title that says how to read it."""
-    return {"title": title, "note": note, **_rows(rows, columns, links)}
+    return {"title": title, "id": _anchor(title), "note": note, **_rows(rows, columns, links)}
 
 
 def _analysis_page(request, title, build):

@@ -311,3 +311,12 @@ def test_table_headings_are_words_with_their_units(client, clinician):
     for heading in ("Mean haemoglobin (g/dL)", "Follow-ups per patient", "Mean weight (kg)", "Height below 145 cm"):
         assert f'<th scope="col">{heading}</th>' in page
     assert "mean_haemoglobin_g_dl" not in page.split("<table")[1] and "n_short_stature" not in page
+
+
+def test_a_chart_links_to_the_table_that_holds_its_numbers(client, clinician):
+    client.force_login(clinician)
+    response = client.get(reverse("insights:districts"))
+    page = response.content.decode()
+    charts_ = {chart["id"]: chart for chart in response.context["charts"]}
+    href = charts_["chart-blood-pressure"]["numbers_href"]
+    assert href == "#table-blood-pressure" and f'id="{href[1:]}"' in page

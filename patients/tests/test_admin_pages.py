@@ -140,3 +140,10 @@ def test_the_api_docs_say_their_language_and_turn_deep_links_off(client, adminis
     assert "<script>" not in html  # its start-up script is a file (the split view)
     script = client.get(reverse("api:docs"), {"script": ""}).content.decode()
     assert '"deepLinking": false' in script
+
+
+def test_a_column_name_may_wrap_after_its_underscores_and_stays_text():
+    from patients.templatetags.labels import breakable
+
+    assert breakable("age_at_first_pregnancy") == "age_<wbr>at_<wbr>first_<wbr>pregnancy"
+    assert breakable('<b onclick="x">_y') == "&lt;b onclick=&quot;x&quot;&gt;_<wbr>y"  # a header from a file: escaped

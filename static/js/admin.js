@@ -38,10 +38,15 @@
   };
 
   // The widgets are drawn by other scripts (on jQuery's ready, on window's load, and for each row
-  // an inline adds, on Django's formset:added event): mend whatever they add, when they add it.
-  new MutationObserver(() => mend(document)).observe(document.documentElement, { childList: true, subtree: true });
+  // an inline adds): a watch on the page mends whatever they add, when they add it.
+  // Many changes come at once (a select2 dropdown opening): mend once per frame, not per change.
+  let pending = false;
+  new MutationObserver(() => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; mend(document); });
+  }).observe(document.documentElement, { childList: true, subtree: true });
   document.addEventListener("DOMContentLoaded", () => mend(document));
-  document.addEventListener("formset:added", (event) => mend(event.target.parentElement || document));
 
   // django-import-export's export page: "Select all" ticks or clears every field's box (its template
   // did this with an inline onchange, templates/admin/import_export/export.html), and follows them.
