@@ -126,6 +126,10 @@ class AnswersBadInput:
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         return _once_more_on_a_clash(request, super().changeform_view, request, object_id, form_url, extra_context)
 
+    def get_object(self, request, object_id, from_field=None):
+        # "?_to_field=" (empty) names no field: Django would look up a field called "" and answer 500.
+        return super().get_object(request, object_id, from_field or None)
+
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
         return {name: value for name, value in initial.items() if _names_a_record_or_none(self.opts, name, value)}

@@ -147,3 +147,9 @@ def test_a_column_name_may_wrap_after_its_underscores_and_stays_text():
 
     assert breakable("age_at_first_pregnancy") == "age_<wbr>at_<wbr>first_<wbr>pregnancy"
     assert breakable('<b onclick="x">_y') == "&lt;b onclick=&quot;x&quot;&gt;_<wbr>y"  # a header from a file: escaped
+
+
+def test_an_empty_to_field_on_a_change_page_is_no_error(client, administrator):
+    client.force_login(administrator)
+    response = client.get(reverse("admin:auth_user_change", args=[administrator.pk]), {"_to_field": ""})
+    assert response.status_code == 200
