@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.contenttypes.models import ContentType
 
-from patients import roles
+from patients import roles, writes
 from patients.models import AccessLog, ImportBatch, ValueAlias
 from patients.tests.factories import make_delivery, make_followup, make_patient, make_user
 
@@ -15,6 +15,18 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A test fails when what it runs writes the records without announcing it (patients.writes):
+    every write path the suite drives is checked, on the test's own connection."""
+    if item.get_closest_marker("unannounced_writes"):
+        return (yield)
+    with writes.Watch() as watch:
+        result = yield
+    watch.check()
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -1,34 +1,45 @@
 """Insight results cached until the records change.
 
-Every result is stored under the current *data version*, a random token that changes whenever a
-patient, delivery, follow-up or district is written: by a model save or delete (post_save,
-post_delete) or by a bulk path (patients.signals.records_changed: imports, demo data). A page view
-after any write therefore computes afresh; until then the same filters are served from the cache.
+Every result is stored under the current *data version*, a random token in insights.DataVersion
+that every announced write (patients.writes) replaces in its own transaction. A page view after a
+write therefore computes afresh; until then the same filters are served from the cache.
+
+The version lives beside the records, so it commits (or rolls back) with them: a reader sees the
+new token exactly when it sees the new records, on the primary as on a replica that has replayed
+both. A reader computes after reading the token, so a result is never older than its token.
 
 The cache is the database cache table (settings.CACHES), so every gunicorn worker sees the same
-versions with no extra server. The version changes at once and again when the transaction
-commits: a view that read between the two cannot leave its stale result under the new version.
+results with no extra server.
 """
 
 import uuid
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection
 
-VERSION_KEY = "insights:data-version"
+from insights.models import DataVersion
 
-
-def data_changed(**kwargs):
-    """Receiver for every write to the records: start a new data version, now and at commit."""
-    _new_version()
-    transaction.on_commit(_new_version)
+VERSION_TABLE = DataVersion._meta.db_table
 
 
-def _new_version():
-    version = uuid.uuid4().hex
-    cache.set(VERSION_KEY, version, None)
-    return version
+def new_version():
+    """Give the records a new data version, in the current transaction. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {VERSION_TABLE} (id, token) VALUES (1, %s) "
+            "ON CONFLICT (id) DO UPDATE SET token = excluded.token",
+            [uuid.uuid4().hex],
+        )
+
+
+def current_version():
+    """The records' data version. Without one (its row not written yet, or flushed), a token of no
+    stored result: nothing is served from the cache until a write gives one."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT token FROM {VERSION_TABLE} WHERE id = 1")
+        row = cursor.fetchone()
+    return row[0] if row else uuid.uuid4().hex
 
 
 def _key(version, query, arguments):
@@ -38,8 +49,8 @@ def _key(version, query, arguments):
 
 def cached(*calls):
     """Each (query function, keyword arguments) call's result, from the cache when the records have not
-    changed since it was stored. Two cache reads for any number of calls, and one write per miss."""
-    version = cache.get(VERSION_KEY) or _new_version()
+    changed since it was stored. Two reads for any number of calls, and one write per miss."""
+    version = current_version()
     keys = [_key(version, query, filters) for query, filters in calls]
     found = cache.get_many(keys)
     results = []

@@ -1,10 +1,10 @@
 """
-Keeping the stored facts (insights.models) current: every write to a patient, delivery or
-follow-up refreshes that patient's facts in the same transaction.
+Keeping the stored facts (insights.models) current: every write to the records refreshes the
+facts of the patients it names, and the cache's data version, in the writer's transaction.
 
-- A save or delete of one record: the models' signals (connected in insights.apps).
-- Bulk writes (imports, demo data): patients.signals.records_changed, which names the patients
-  written, or None for "any": then everyone's facts are rebuilt.
+- Every writer of the app (forms, API, admin, imports, voiding, demo data) announces its write once
+  (patients.writes.records_written), naming the patients written, or None for "any": then
+  everyone's facts are rebuilt. insights.apps connects `records_written` below to it.
 - Anything else that writes the tables directly (raw SQL, a restore): `manage.py refresh_insights`.
 
 Two writers to one patient take turns on PostgreSQL: a refresh first locks her patient row (FOR NO
@@ -14,8 +14,8 @@ has committed. A rebuild of everyone locks the patient table against such writer
 """
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
 
+from insights import cache
 from insights.sql import STORED_FACTS, Scope, execute
 from patients.models import Delivery, FollowUp, Patient
 
@@ -28,12 +28,14 @@ REBUILD_SHARE = 4
 
 def refresh(patient_pks=None):
     """Recompute the stored facts of these patients (primary keys), or of everyone when None.
-    Seven queries per CHUNK patients; a rebuild of everyone takes seconds at a million follow-ups."""
+    Six queries per CHUNK patients (and a lock on PostgreSQL); a rebuild of everyone takes seconds at a
+    million follow-ups."""
     if patient_pks is not None:
         patient_pks = sorted(set(patient_pks))
         if len(patient_pks) > CHUNK and len(patient_pks) * REBUILD_SHARE > Patient.objects.count():
             patient_pks = None  # a rebuild is quicker than many chunks
-    with transaction.atomic():
+    # Part of the writer's transaction (no savepoint of its own: if it fails, the write fails).
+    with transaction.atomic(savepoint=False):
         if patient_pks is None:
             if connection.vendor == "postgresql":
                 execute(f"LOCK TABLE {Patient._meta.db_table} IN EXCLUSIVE MODE")
@@ -47,7 +49,8 @@ def refresh(patient_pks=None):
             return
         for start in range(0, len(patient_pks), CHUNK):
             chunk = patient_pks[start : start + CHUNK]
-            list(Patient.objects.filter(pk__in=chunk).select_for_update(no_key=True).values_list("pk"))
+            if connection.vendor == "postgresql":  # SQLite's writers take turns anyway
+                list(Patient.objects.filter(pk__in=chunk).select_for_update(no_key=True).values_list("pk"))
             placeholders = ", ".join(["%s"] * len(chunk))
             for table, _ in STORED_FACTS.values():
                 execute(f"DELETE FROM {table} WHERE patient_id IN ({placeholders})", chunk)
@@ -61,31 +64,10 @@ def _insert(scope):
         execute(f"{ctes} INSERT INTO {table} ({names}) SELECT {names} FROM {name}", params)
 
 
-# --- Signal receivers (insights.apps connects them) ---
-
-
-def patient_saved(sender, instance, **kwargs):
-    refresh([instance.pk])
-
-
-def record_saving(sender, instance, raw=False, **kwargs):
-    """Before a delivery or follow-up is updated, note whose it was: if it moves to another patient,
-    both patients' facts change."""
-    if instance.pk is not None and not raw:
-        instance._patient_before_save = (
-            sender._base_manager.filter(pk=instance.pk).values_list("patient_id", flat=True).first()
-        )
-
-
-def record_saved(sender, instance, **kwargs):
-    refresh({instance.patient_id, getattr(instance, "_patient_before_save", None)} - {None})
-
-
-def record_deleted(sender, instance, origin=None, **kwargs):
-    deleting_patient = isinstance(origin, Patient) or (isinstance(origin, QuerySet) and origin.model is Patient)
-    if not deleting_patient:  # otherwise her facts are deleted with her
-        refresh([instance.patient_id])
-
-
-def records_changed(sender, patient_pks=None, **kwargs):
-    refresh(patient_pks)
+def records_written(sender, patient_pks, **kwargs):
+    """The records of these patients (None: anyone's) were written: refresh their facts, then give
+    the records a new data version. Last, because every writer's update of that one row waits for the
+    others' to commit: taken at the end of a transaction, it is held for the moment before its commit."""
+    if patient_pks is None or patient_pks:
+        refresh(patient_pks)
+    cache.new_version()

@@ -107,3 +107,14 @@ class VisitJump(models.Model):
 
     def __str__(self):
         return f"{self.field} jump at follow-up #{self.followup_id}"
+
+
+class DataVersion(models.Model):
+    """The records' version, for the insights cache (insights.cache): one row, given a new random
+    token by every announced write, in the writer's transaction. A result cached under a token was
+    computed from the records as they were when that token was current."""
+
+    token = models.CharField(max_length=32)
+
+    def __str__(self):
+        return self.token

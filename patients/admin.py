@@ -32,6 +32,7 @@ from patients.resources import DeliveryResource, FollowUpResource, PatientResour
 from patients.vocabulary import CODED_COLUMNS
 from patients.voiding import VoidRefused, restore
 from patients.workbook_guard import WorkbookRefused
+from patients.writes import patient_pk, records_written
 
 VOID_FIELDS = ["voided_at", "voided_by", "void_reason"]
 
@@ -199,6 +200,36 @@ class BigTableAdmin(AnswersBadInput, ImportExportModelAdmin, SimpleHistoryAdmin)
     def has_restore_permission(self, request):
         return request.user.has_perm(f"{self.opts.app_label}.restore_{self.opts.model_name}")
 
+    # --- Writes, each announced once (patients.writes) ---
+
+    def save_model(self, request, obj, form, change):
+        # A delivery or follow-up may be moved to another patient here: both patients' records change.
+        before = {self._patient_in_store(obj)} if change else set()
+        super().save_model(request, obj, form, change)
+        request.patients_written = before | {patient_pk(obj)}
+
+    def save_related(self, request, form, formsets, change):
+        # The add and change forms: the record, then her inline records, then one announcement.
+        super().save_related(request, form, formsets, change)
+        records_written(request.patients_written)
+
+    def _patient_in_store(self, obj):
+        if isinstance(obj, Patient):
+            return obj.pk
+        return self.model.all_objects.filter(pk=obj.pk).values_list("patient_id", flat=True).first()
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            records_written([patient_pk(obj)])
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            field = "pk" if self.model is Patient else "patient_id"
+            patients = set(queryset.values_list(field, flat=True))
+            super().delete_queryset(request, queryset)
+            records_written(patients)
+
     # --- The access audit: record pages and exports ---
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -216,7 +247,14 @@ class BigTableAdmin(AnswersBadInput, ImportExportModelAdmin, SimpleHistoryAdmin)
         _id_or_404(self.model.history.model._meta.pk, version_id)
         self._log_history(request, object_id, f"version {version_id}")
         # Reverting to this version saves the record: a lost race for its key is a form error too.
-        return _once_more_on_a_clash(request, super().history_form_view, request, object_id, version_id, extra_context)
+        return _once_more_on_a_clash(request, self._revert, request, object_id, version_id, extra_context)
+
+    def _revert(self, request, *args):
+        # simple_history saves the version with save_model alone (no save_related): announce it here.
+        response = super().history_form_view(request, *args)
+        if getattr(request, "patients_written", None) is not None:
+            records_written(request.patients_written)
+        return response
 
     def _log_history(self, request, object_id, what):
         obj = self.get_object(request, unquote(object_id))
@@ -246,6 +284,22 @@ class DistrictAdmin(AnswersBadInput, admin.ModelAdmin):
     @admin.display(description="patients", ordering="patient_count")
     def patient_count(self, district):
         return district.patient_count
+
+    # A district's name is in the insights: each write is announced (patients.writes), naming no patient.
+
+    def save_model(self, request, district, form, change):
+        super().save_model(request, district, form, change)
+        records_written([])
+
+    def delete_model(self, request, district):
+        with transaction.atomic():
+            super().delete_model(request, district)
+            records_written([])
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            super().delete_queryset(request, queryset)
+            records_written([])
 
 
 @admin.register(ValueAlias)

@@ -34,6 +34,7 @@ from patients.models import (
 from patients.text import validate_no_control_characters
 from patients.voiding import MAX_REASON, VoidRefused, void
 from patients.workbook import DELIVERY_COLUMNS, FOLLOWUP_COLUMNS, PATIENT_COLUMNS
+from patients.writes import records_written
 
 
 def plausible_ranges(model):
@@ -262,7 +263,7 @@ def _save_patient(serializer, patient_id, patient=None):
     try:
         with transaction.atomic():
             _refuse_a_taken_patient_id(patient_id, patient)
-            serializer.save()
+            records_written([serializer.save().pk])
     except IntegrityError:
         _refuse_a_taken_patient_id(patient_id, patient)
         raise
@@ -362,6 +363,7 @@ class PatientRecordsView(APIView):
         try:
             with transaction.atomic():
                 record = serializer.save(patient=patient)
+                records_written([patient.pk])
         except IntegrityError:
             # A concurrent request (a double submit) took the key between the check and the insert:
             # the database refused this one, and the check, asked again, now sees the other.

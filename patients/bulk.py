@@ -2,8 +2,8 @@
 Fast inserts for large batches of rows that have already been checked (demo data, imports).
 
 Multi-row INSERT statements, a few hundred rows each: about twice as fast as bulk_create,
-which builds SQL per object. The database's constraints still check every row. They send no
-signals: the caller sends patients.signals.records_changed once, naming the patients written.
+which builds SQL per object. The database's constraints still check every row. The caller
+announces the write once (patients.writes.records_written), naming the patients written.
 """
 
 import datetime

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from patients import clinical
 from patients.bulk import insert_rows
 from patients.models import Delivery, District, FollowUp, Patient
-from patients.signals import records_changed
+from patients.writes import records_written
 
 # Every generated date lies on or before this day, so a seed gives the same rows on any day.
 LAST_DAY = datetime.date(2026, 6, 30)
@@ -332,7 +332,7 @@ def ensure_districts():
 
 def write_batch(batch):
     """Write one batch: its patients, then their deliveries and follow-ups keyed to the new rows.
-    Sends no signal: send records_changed once the last batch is written."""
+    Announces nothing: call patients.writes.records_written() once the last batch is written."""
     insert_rows(Patient, PATIENT_FIELDS, batch.patients)
     patient_ids = [row[0] for row in batch.patients]
     pks = dict(Patient.objects.filter(patient_id__in=patient_ids).values_list("patient_id", "pk"))
@@ -348,9 +348,9 @@ def delete_all_records():
     """
     models = [FollowUp, Delivery, Patient]
     tables = [m.history.model._meta.db_table for m in models] + [m._meta.db_table for m in models]
-    # One transaction, so the listeners of records_changed clear what refers to the patients before
-    # the foreign keys are checked.
+    # One transaction, so that what the insights work out from the patients is cleared (announced
+    # below) before the foreign keys are checked.
     with transaction.atomic(), connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")
-        records_changed.send(sender=Patient, patient_pks=None)
+        records_written(None)

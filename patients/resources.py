@@ -15,6 +15,7 @@ from patients import vocabulary
 from patients.importing import DISTRICT_NAME_LENGTH, parse_text, parser_for
 from patients.models import Delivery, District, FollowUp, ImportBatch, Patient
 from patients.workbook import DELIVERY_COLUMNS, FOLLOWUP_COLUMNS, PATIENT_COLUMNS
+from patients.writes import patient_pk, records_written
 
 
 class CellWidget(widgets.Widget):
@@ -87,7 +88,7 @@ class RecordResource(resources.ModelResource):
         return super().import_data(dataset, dry_run=dry_run, **kwargs)
 
     def before_import(self, dataset, **kwargs):
-        self.batch = None
+        self.batch, self.patients_written = None, set()
         if not self._dry_run:
             user = kwargs.get("user")
             self.batch = ImportBatch.objects.create(
@@ -116,8 +117,13 @@ class RecordResource(resources.ModelResource):
         if self.batch is not None:
             instance.import_batch = self.batch
 
+    def after_save_instance(self, instance, row, **kwargs):
+        self.patients_written.add(patient_pk(instance))
+
     def after_import(self, dataset, result, **kwargs):
-        # Rows are saved one by one (no use_bulk), so the model signals already told the listeners.
+        # Inside the import's transaction: its rows and what is worked out from them land together.
+        if self.patients_written:
+            records_written(self.patients_written)
         if self.batch is None:
             return
         totals = result.totals

@@ -17,6 +17,7 @@ from patients.attention import needs_attention
 from patients.forms import DeliveryForm, FollowUpForm, PatientForm, PatientSearchForm, VoidForm
 from patients.models import Delivery, FollowUp, Patient
 from patients.voiding import VoidRefused, void
+from patients.writes import patient_pk, records_written
 
 PATIENTS_PER_PAGE = 25
 # Her printed record fits one A4 page: her latest visits only (the page on screen has them all).
@@ -196,8 +197,9 @@ def _form_page(request, form, *, title, patient=None, cancel_url=None):
     """Save a valid POST and go back to the patient; otherwise show the form with what was typed."""
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():  # the record, its history and what listens to its save, or none
+            with transaction.atomic():  # the record, its history and what is worked out from it, or none
                 record = form.save()
+                records_written([patient_pk(record)])
         except IntegrityError:
             # A concurrent submission (a double click) saved the same key after this form was
             # checked: the database refused this one, and the form, checked again, now names it.

@@ -11,8 +11,8 @@ tick). A delivery or follow-up of a voided patient is restored with her.
 Each void and restore is one transaction that locks the rows it may change and her patient's row,
 then re-reads the record: two at once (a double click, two clerks) take turns, and the second, finding
 the first's work done, is refused. On SQLite the transaction itself takes the database's write lock
-(transaction_mode IMMEDIATE, hospital/settings.py), which does the same. Both refresh the insights
-through the records' own signals.
+(transaction_mode IMMEDIATE, hospital/settings.py), which does the same. Both announce the write
+(patients.writes) before they commit.
 """
 
 import uuid
@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from patients.models import Delivery, FollowUp, Patient, history_reason
 from patients.text import validate_no_control_characters
+from patients.writes import patient_pk, records_written
 
 MAX_REASON = Patient._meta.get_field("void_reason").max_length
 VOID_FIELDS = ["voided_at", "voided_by", "void_reason", "void_id"]
@@ -47,6 +48,7 @@ def void(record, user, reason):
             in_use = [r for r in her_records if not r.is_voided]
             _set_in_bulk(in_use, user, now, reason, void_id, f"Voided with the patient: {reason}")
         _set(record, user, now, reason, void_id, f"Voided: {reason}")
+        records_written([patient_pk(record)])
 
 
 def restore(record, user):
@@ -61,6 +63,7 @@ def restore(record, user):
         elif record.patient.is_voided:
             raise VoidRefused(f"{record.patient.patient_id} is voided: restore the patient, and her records with her.")
         _set(record, None, None, "", None, "Restored", history_user=user)
+        records_written([patient_pk(record)])
 
 
 def _checked_reason(reason):
@@ -103,7 +106,6 @@ def _set(record, voided_by, voided_at, reason, void_id, change_reason, history_u
     record.voided_at, record.voided_by, record.void_reason, record.void_id = voided_at, voided_by, reason, void_id
     record._change_reason = history_reason(change_reason)  # the whole reason is in void_reason
     record._history_user = history_user or voided_by
-    # save() sends post_save: the stored facts and the insights cache hear it.
     record.save(update_fields=VOID_FIELDS)
 
 
@@ -120,5 +122,3 @@ def _set_in_bulk(records, user, voided_at, reason, void_id, change_reason):
         model.history.bulk_history_create(
             rows, update=True, default_user=user, default_change_reason=history_reason(change_reason)
         )
-    # No records_changed here: the patient's own save, which always follows in the same
-    # transaction, refreshes her stored facts (these records included) and the insights cache.

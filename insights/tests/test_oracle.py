@@ -13,8 +13,8 @@ from insights.tests import oracle
 from insights.tests.oracle import close
 from patients import timeline
 from patients.models import Delivery, District, FollowUp, Patient
-from patients.signals import records_changed
 from patients.voiding import void
+from patients.writes import records_written
 
 pytestmark = pytest.mark.django_db
 D = datetime.date
@@ -101,8 +101,8 @@ def build(specs):
             ))  # fmt: skip
     Delivery.objects.bulk_create(deliveries)
     FollowUp.objects.bulk_create(followups)
-    # bulk_create sends no model signals: as every bulk writer does, say whose records were written.
-    records_changed.send(sender=Patient, patient_pks=[patient.pk for patient in patients])
+    # As every writer does, say whose records were written.
+    records_written([patient.pk for patient in patients])
 
 
 FILTERS = [

@@ -11,8 +11,8 @@ from patients.bulk import insert_instances, insert_values
 from patients.importing.mapping import save_alias
 from patients.importing.plans import LOOKUP_CHUNK, SHEET_MODELS, SHEET_ORDER, ImportRefused, in_chunks
 from patients.models import District, ImportBatch, Patient, history_reason
-from patients.signals import records_changed
 from patients.workbook import text_cells
+from patients.writes import records_written
 
 # --- Writing ------------------------------------------------------------------------------------------
 
@@ -84,7 +84,7 @@ def _write_plan(plan, user, source, skip_invalid):
         for kind in SHEET_ORDER:
             if kind in plan.sheets:
                 written |= _write_sheet(plan.sheets[kind], batch, user)
-        records_changed.send(sender=Patient, patient_pks=written)
+        records_written(written)
     return batch
 
 

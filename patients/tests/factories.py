@@ -1,4 +1,5 @@
-"""Tiny factory functions for tests: sensible defaults, any field overridable."""
+"""Tiny factory functions for tests: sensible defaults, any field overridable. Each announces its
+write (patients.writes), as the app's own writers do."""
 
 import datetime
 import itertools
@@ -7,12 +8,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from patients.models import Delivery, District, FollowUp, Patient
+from patients.writes import records_written
 
 _numbers = itertools.count(1)
 
 
 def make_district(name="Kaski"):
-    return District.objects.get_or_create_by_name(name)
+    district = District.objects.get_or_create_by_name(name)
+    records_written([])
+    return district
 
 
 def make_patient(**overrides):
@@ -26,7 +30,9 @@ def make_patient(**overrides):
     overrides.setdefault("age_at_marriage", 19)
     overrides.setdefault("age_at_first_pregnancy", 20)
     overrides.setdefault("village", "Deurali")
-    return Patient.objects.create(**overrides)
+    patient = Patient.objects.create(**overrides)
+    records_written([patient.pk])
+    return patient
 
 
 def make_delivery(patient=None, **overrides):
@@ -34,7 +40,9 @@ def make_delivery(patient=None, **overrides):
     overrides.setdefault("type_of_delivery", Delivery.Type.NORMAL)
     overrides.setdefault("term_of_delivery", Delivery.Term.TERM)
     overrides.setdefault("haemoglobin_at_delivery", 11.5)
-    return Delivery.objects.create(patient=patient or make_patient(), **overrides)
+    delivery = Delivery.objects.create(patient=patient or make_patient(), **overrides)
+    records_written([delivery.patient_id])
+    return delivery
 
 
 def make_followup(patient=None, **overrides):
@@ -46,7 +54,9 @@ def make_followup(patient=None, **overrides):
     overrides.setdefault("haemoglobin_g_dl", 11.2)
     overrides.setdefault("bp_systolic", 115)
     overrides.setdefault("bp_diastolic", 75)
-    return FollowUp.objects.create(patient=patient, **overrides)
+    followup = FollowUp.objects.create(patient=patient, **overrides)
+    records_written([patient.pk])
+    return followup
 
 
 def make_user(username, role=None, is_staff=False, **fields):

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from patients.models import Delivery, District, FollowUp, Patient
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
+from patients.writes import records_written
 
 pytestmark = pytest.mark.django_db
 
@@ -261,6 +262,7 @@ def test_role_matrix(users, method, path, body, for_clinician, for_data_manager,
         Patient.objects.filter(patient_id="P900").delete()
         Delivery.objects.all().delete()
         FollowUp.objects.all().delete()
+        records_written(None)
         if not Patient.objects.filter(patient_id="P001").exists():
             make_patient(patient_id="P001")
         response = getattr(api(users[role], token=True), method)(path, body, format="json")

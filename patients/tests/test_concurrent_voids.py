@@ -15,9 +15,9 @@ from django.test import Client
 from insights.tests.test_facts import assert_current
 from patients import roles
 from patients.models import Delivery, FollowUp, Patient
-from patients.signals import records_changed
 from patients.tests.factories import make_delivery, make_followup, make_patient, make_user
 from patients.voiding import VoidRefused, restore, void
+from patients.writes import records_written
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -166,12 +166,12 @@ def test_a_void_while_her_delivery_is_being_edited_waits_for_the_edit(staff, sit
         return threading.Thread(target=run)
 
     def edit():
-        # An edit as a save makes it: the record's row first, then (its insights refresh) her row.
+        # An edit as a writer makes it: the record's row first, then (its announcement) her row.
         with transaction.atomic():
             Delivery.all_objects.filter(pk=delivery.pk).update(weight_at_delivery=61.0)
             updated.set()
             go_on.wait(timeout=30)
-            records_changed.send(sender=Delivery, patient_pks=[sita.pk])
+            records_written([sita.pk])
 
     def void_her():
         updated.wait(timeout=30)

@@ -126,6 +126,7 @@ def test_bad_followup_values_are_refused_by_database_and_form(values, field, con
 
 
 @pytest.mark.django_db
+@pytest.mark.unannounced_writes  # the manager itself, not a writer of the app
 def test_district_names_are_unique_whatever_their_case_and_spacing():
     kaski = make_district("Kaski")
     assert District.objects.get_or_create_by_name("  kaski ") == kaski

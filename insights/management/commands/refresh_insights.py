@@ -1,9 +1,9 @@
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
-from insights import facts
-from insights.cache import data_changed
+from insights import cache, facts
 from patients.models import Patient
 
 
@@ -15,8 +15,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, verbosity, **options):
         started = time.perf_counter()
-        facts.refresh()
-        data_changed()  # results cached before the rebuild are not served again
+        with transaction.atomic():
+            facts.refresh()
+            cache.new_version()  # results cached before the rebuild are not served again
         if verbosity:
             self.stdout.write(
                 self.style.SUCCESS(

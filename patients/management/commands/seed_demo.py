@@ -6,7 +6,7 @@ from tqdm import tqdm
 
 from patients import demo
 from patients.models import Delivery, FollowUp, Patient
-from patients.signals import records_changed
+from patients.writes import records_written
 
 
 class Command(BaseCommand):
@@ -43,7 +43,7 @@ class Command(BaseCommand):
                         generator.patient(f"P{number:06d}", batch)
                     demo.write_batch(batch)
                     progress.update(len(batch.patients))
-            records_changed.send(sender=Patient, patient_pks=None)  # everyone is new
+            records_written(None)  # everyone is new
         elapsed = time.perf_counter() - started
         self.stdout.write(
             self.style.SUCCESS(
