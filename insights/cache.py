@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from insights.models import DataVersion
+from insights.sql import reading
 
 VERSION_TABLE = DataVersion._meta.db_table
 
@@ -36,7 +37,7 @@ def new_version():
 def current_version():
     """The records' data version. Without one (its row not written yet, or flushed), a token of no
     stored result: nothing is served from the cache until a write gives one."""
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:  # where the results are computed (hospital.replica)
         cursor.execute(f"SELECT token FROM {VERSION_TABLE} WHERE id = 1")
         row = cursor.fetchone()
     return row[0] if row else uuid.uuid4().hex

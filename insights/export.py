@@ -1,27 +1,29 @@
-"""Tables downloaded from the dashboard, as xlsx or csv."""
+"""Tables downloaded from the dashboard, as xlsx or csv, written as their rows are read."""
 
-from django.http import HttpResponse
+import tempfile
+
+from django.http import FileResponse, StreamingHttpResponse
 
 from patients import labels
-from patients.spreadsheet import csv_text, xlsx_bytes
+from patients.spreadsheet import csv_lines, write_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _flat(value):
-    return ", ".join(value) if isinstance(value, list) else value
-
-
-def export_rows(rows, columns, name, file_format):
-    """A download of `rows` (dicts) with `columns`, as an xlsx workbook or a csv file. Formula-like
-    text is written as text and numbers as numbers (patients.spreadsheet)."""
-    table = [[_flat(row[column]) for column in columns] for row in rows]
+def download(header, rows, name, file_format):
+    """A download of `rows` (lists of values in `header`'s order; any iterable, read once) as a csv
+    file or an xlsx workbook, in memory that does not grow with the rows. A csv is sent line by line
+    as the rows are read. An xlsx is a zip whose index comes last: its rows go to a temporary file
+    as they are read, and the file is sent from there. Formula-like text is written as text and
+    numbers as numbers (patients.spreadsheet)."""
     if file_format == "csv":
-        response = HttpResponse(csv_text(columns, table), content_type="text/csv; charset=utf-8")
-    else:
-        response = HttpResponse(xlsx_bytes(name[:31], columns, table), content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="{name}.{file_format}"'
-    return response
+        response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+    workbook = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it, and the file is gone)
+    write_xlsx(workbook, name[:31], header, rows)
+    workbook.seek(0)
+    return FileResponse(workbook, as_attachment=True, filename=f"{name}.xlsx", content_type=XLSX)
 
 
 # The high-risk list's columns in every download (the page's xlsx and csv, the insights workbook):
@@ -44,3 +46,10 @@ HIGH_RISK_DOWNLOAD = [
     ("Condition", lambda row: row["condition"]),
     ("Reason codes", lambda row: ", ".join(row["reasons"])),
 ]
+HIGH_RISK_HEADER = [heading for heading, _ in HIGH_RISK_DOWNLOAD]
+
+
+def high_risk_cells(rows):
+    """High-risk rows (insights.queries) as download rows, in HIGH_RISK_HEADER's order, one by one."""
+    for row in rows:
+        yield [value(row) for _, value in HIGH_RISK_DOWNLOAD]

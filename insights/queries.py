@@ -28,6 +28,7 @@ from insights.sql import (
     fetch_values,
     records_of,
     sql_dialect,
+    stream_values,
     summary_columns,
 )
 from patients import clinical
@@ -88,21 +89,20 @@ def high_risk_rows(pks, date_from=None, date_to=None):
     sql, params = _high_risk_sql(None, date_from, date_to, patients=pks)
     pk = _HIGH_RISK_COLUMNS.index("pk")
     found = {row[pk]: row for row in fetch_values(sql, params)}
-    return _as_high_risk_rows(found[key] for key in pks if key in found)
+    return list(_as_high_risk_rows(found[key] for key in pks if key in found))
 
 
 def _as_high_risk_rows(rows):
-    """Rows of _high_risk_sql (tuples) as the API and pages show them: the prototype's keys (codes),
-    and the priority and reasons in words. 80,000 rows at a million follow-ups: the words, the
-    reasons of each mask (one list shared by the rows with the same reasons: read them, do not
-    change them) and each value's severity are worked out once, not per row."""
+    """Rows of _high_risk_sql (tuples) as the API and pages show them, one by one: the prototype's
+    keys (codes), and the priority and reasons in words. 80,000 rows at a million follow-ups: the
+    words, the reasons of each mask (one list shared by the rows with the same reasons: read them,
+    do not change them) and each value's severity are worked out once, not per row."""
     reasons = {}
     for mask in range(1 << len(clinical.REASONS)):
         chosen = [reason for bit, reason in enumerate(clinical.REASONS) if mask & (1 << bit)]
         reasons[mask] = ([reason.code for reason in chosen], [reason.label for reason in chosen])
     priority_labels = {level: clinical.priority_label(level) for level in clinical.PRIORITY_LEVELS}
     severities, bands = {}, {}
-    found = []
     for (priority, _, hb, _, patient_id, name, condition, district, delivery_type, hb_date, systolic, diastolic,
          bp_date, mask) in rows:  # fmt: skip
         if hb not in severities:
@@ -110,14 +110,13 @@ def _as_high_risk_rows(rows):
         if (systolic, diastolic) not in bands:
             bands[systolic, diastolic] = clinical.blood_pressure_band(systolic, diastolic)
         codes, words = reasons[mask]
-        found.append({
+        yield {
             "patient_id": patient_id, "name": name, "condition": condition, "delivery_type": delivery_type,
             "reasons": codes, "haemoglobin_g_dl": hb, "severity": severities[hb], "district": district,
             "priority": priority, "priority_label": priority_labels[priority], "reason_labels": words,
             "haemoglobin_date": _as_date(hb_date), "bp_systolic": systolic, "bp_diastolic": diastolic,
             "bp_date": _as_date(bp_date), "bp_band": bands[systolic, diastolic],
-        })  # fmt: skip
-    return found
+        }  # fmt: skip
 
 
 def _high_risk_sql(district, date_from, date_to, patients=None, reasons=None, priorities=None):
@@ -156,7 +155,17 @@ def high_risk_patients(district=None, date_from=None, date_to=None, reasons=None
     severity, latest blood pressure and her latest delivery's type; in one of HIGH_RISK_ORDERS,
     most urgent first by default. One query."""
     sql, params = _high_risk_sql(district, date_from, date_to, reasons=reasons, priorities=priorities)
-    return _as_high_risk_rows(fetch_values(f"{sql} ORDER BY {HIGH_RISK_ORDERS[order]}", params))
+    return list(_as_high_risk_rows(fetch_values(f"{sql} ORDER BY {HIGH_RISK_ORDERS[order]}", params)))
+
+
+def stream_high_risk_patients(
+    district=None, date_from=None, date_to=None, reasons=None, priorities=None, order="priority"
+):
+    """high_risk_patients(), one row at a time as the database sends them: on PostgreSQL from a
+    server-side cursor, a chunk at a time, so that a list of any length takes the same memory (the
+    downloads). Read it to the end, or close it. One query, sent when the first row is read."""
+    sql, params = _high_risk_sql(district, date_from, date_to, reasons=reasons, priorities=priorities)
+    return _as_high_risk_rows(stream_values(f"{sql} ORDER BY {HIGH_RISK_ORDERS[order]}", params))
 
 
 def count_high_risk_patients(district=None, date_from=None, date_to=None, reasons=None, priorities=None):
@@ -283,10 +292,25 @@ def trends_by_visit(district=None, date_from=None, date_to=None):
 
 
 def trends_by_month(district=None, date_from=None, date_to=None):
-    """Follow-ups' mean weight and haemoglobin, with their counts, by month of the visit (YYYY-MM). One query."""
+    """Follow-ups' mean weight and haemoglobin, with their counts, by month of the visit (YYYY-MM). One query.
+
+    Summed by day first, then by month: the month is worked out for a few thousand days instead of
+    a million visits (PostgreSQL's to_char on every row took twice as long as the whole grouping)."""
     ctes, params = Scope(district, date_from, date_to).ctes("fu")
     month = sql_dialect()["month"].format("visit_date")
-    return fetch(f"{ctes} SELECT {month} AS month, {_TREND_MEASURES} FROM fu GROUP BY {month} ORDER BY month", params)
+    return fetch(
+        f"""{ctes},
+        by_day AS (
+            SELECT visit_date, COUNT(*) AS n, COUNT(weight_kg) AS n_weight, SUM(weight_kg) AS weight,
+                COUNT(haemoglobin_g_dl) AS n_haemoglobin, SUM(haemoglobin_g_dl) AS haemoglobin
+            FROM fu GROUP BY visit_date
+        )
+        SELECT {month} AS month, SUM(n) AS n_visits, SUM(n_weight) AS n_weight,
+            SUM(weight) / NULLIF(SUM(n_weight), 0) AS mean_weight_kg, SUM(n_haemoglobin) AS n_haemoglobin,
+            SUM(haemoglobin) / NULLIF(SUM(n_haemoglobin), 0) AS mean_haemoglobin_g_dl
+        FROM by_day GROUP BY {month} ORDER BY month""",
+        params,
+    )
 
 
 def trends_change(district=None, date_from=None, date_to=None):
@@ -562,8 +586,11 @@ def deliveries_by_month(district=None, date_from=None, date_to=None):
     """Deliveries per month of delivery and type: rows of month (YYYY-MM), delivery_type, n. One query."""
     ctes, params = Scope(district, date_from, date_to).ctes("dl")
     month = sql_dialect()["month"].format("date_of_delivery")
+    # By day first, then by month, as trends_by_month.
     return fetch(
-        f"{ctes} SELECT {month} AS month, type_of_delivery AS delivery_type, COUNT(*) AS n_deliveries FROM dl "
+        f"{ctes}, by_day AS (SELECT date_of_delivery, type_of_delivery, COUNT(*) AS n FROM dl "
+        "GROUP BY date_of_delivery, type_of_delivery) "
+        f"SELECT {month} AS month, type_of_delivery AS delivery_type, SUM(n) AS n_deliveries FROM by_day "
         f"GROUP BY {month}, type_of_delivery ORDER BY month, delivery_type",
         params,
     )

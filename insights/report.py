@@ -5,13 +5,14 @@ codes in words (a high-risk patient's reasons also as codes, in a column of thei
 rate a number shown as a percentage, beside the counts it comes from.
 """
 
+import itertools
 from typing import NamedTuple
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from insights import queries
-from insights.export import HIGH_RISK_DOWNLOAD
+from insights.export import HIGH_RISK_HEADER, high_risk_cells
 from patients import labels
 from patients.spreadsheet import text_cells
 
@@ -21,7 +22,7 @@ PERCENT_FORMAT = "0.0%"
 class Sheet(NamedTuple):
     name: str
     header: list  # in words
-    rows: list  # lists of values, in the header's order
+    rows: list  # lists of values, in the header's order (an iterator, read once, for the long list)
     rates: frozenset = frozenset()  # the positions of the columns of rates (fractions, shown as percentages)
 
 
@@ -43,11 +44,10 @@ def report_sheets(district=None, date_from=None, date_to=None):
     outcomes = queries.delivery_outcomes(**filters)
     effect = queries.followup_effect(**filters)
     chi_square = outcomes["chi_square"]
-    # The high-risk list as the dashboard downloads it: reasons in words, and their codes beside them.
+    # The high-risk list as the dashboard downloads it: reasons in words, and their codes beside them;
+    # its rows read as they are written (the longest list by far).
     high_risk = Sheet(
-        "high-risk patients",
-        [heading for heading, _ in HIGH_RISK_DOWNLOAD],
-        [[value(row) for _, value in HIGH_RISK_DOWNLOAD] for row in queries.high_risk_patients(**filters)],
+        "high-risk patients", HIGH_RISK_HEADER, high_risk_cells(queries.stream_high_risk_patients(**filters))
     )
     return [
         _sheet("district metrics", queries.district_metrics(**filters)),
@@ -86,11 +86,13 @@ def write_report(target, district=None, date_from=None, date_to=None, filters_te
     sheets = report_sheets(district, date_from, date_to)
     for name, header, rows, rates in sheets:
         sheet = workbook.create_sheet(name)
-        if not rows:
+        rows = iter(rows)
+        first = next(rows, None)
+        if first is None:
             sheet.append(["(no rows for these filters)"])
             continue
         sheet.append(header)
-        for row in rows:
+        for row in itertools.chain([first], rows):
             sheet.append(_cells(sheet, row, rates))
     workbook.save(target)
     return sheets

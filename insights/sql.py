@@ -13,9 +13,10 @@ without knowing which.
 import sqlite3
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import AutoField
 
+from hospital.replica import insights_database
 from insights.models import SCREENED_VALUES, VALUE_SUMMARY, DeliveryFacts, PatientFacts, VisitJump
 from patients import clinical
 from patients.models import Delivery, DeliveryTerm, DeliveryType, District, FollowUp, Patient
@@ -456,15 +457,40 @@ def sql_dialect():
 
 
 def fetch_values(sql, params):
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+# Rows a server-side cursor hands over at a time: memory for a few thousand rows, not for all of them.
+STREAM_CHUNK = 2000
+
+
+def reading():
+    """The connection the insights read from: the replica if there is one (hospital.replica)."""
+    return connections[insights_database()]
+
+
+def stream_values(sql, params):
+    """The rows (tuples) one at a time, fetched STREAM_CHUNK at a time from a server-side cursor on
+    PostgreSQL (Django's chunked cursor; SQLite steps through its rows anyway), unless the settings
+    turn them off (DISABLE_SERVER_SIDE_CURSORS, behind a transaction-pooling PgBouncer). The database
+    is chosen now, while the request is known; the rows are read later, as a response streams."""
+    return _streamed(reading(), sql, params)
+
+
+def _streamed(database, sql, params):
+    chunked = not database.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    with database.chunked_cursor() if chunked else database.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(STREAM_CHUNK):
+            yield from rows
 
 
 def fetch(sql, params):
     """The rows as dicts. PostgreSQL sums integers as numeric: counts (n_...) come back as int,
     other numbers as float."""
-    with connection.cursor() as cursor:
+    with reading().cursor() as cursor:
         cursor.execute(sql, params)
         columns = [column[0] for column in cursor.description]
         rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

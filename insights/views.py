@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 
 from insights import charts, queries
 from insights.cache import cached
-from insights.export import HIGH_RISK_DOWNLOAD, export_rows
+from insights.export import HIGH_RISK_HEADER, download, high_risk_cells
 from insights.forms import HighRiskFilterForm, InsightFilterForm
 from patients import audit, clinical, figures, labels
 from patients.views import staff_permission
@@ -304,11 +304,11 @@ def high_risk(request):
     if sort not in HIGH_RISK_SORTS:
         sort = "priority"
     if request.GET.get("format") in ("csv", "xlsx"):
-        rows = queries.high_risk_patients(**filters, order=sort)
-        audit.log_export(request, f"High-risk patients ({request.GET['format']}): {form.scope()}", len(rows))
-        table = [{heading: value(row) for heading, value in HIGH_RISK_DOWNLOAD} for row in rows]
-        return export_rows(table, [heading for heading, _ in HIGH_RISK_DOWNLOAD], "high-risk-patients",
-                           request.GET["format"])  # fmt: skip
+        # Written as the rows are read (insights.export): the count for the audit comes first.
+        (count,) = cached((queries.count_high_risk_patients, filters))
+        audit.log_export(request, f"High-risk patients ({request.GET['format']}): {form.scope()}", count)
+        rows = high_risk_cells(queries.stream_high_risk_patients(**filters, order=sort))
+        return download(HIGH_RISK_HEADER, rows, "high-risk-patients", request.GET["format"])
     # The ordered list of who is high-risk is cached; each page reads only its own 50 patients.
     (pks,) = cached((queries.high_risk_patient_pks, {**filters, "order": sort}))
     page = Paginator(pks, HIGH_RISK_PER_PAGE).get_page(request.GET.get("page"))

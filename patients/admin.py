@@ -9,7 +9,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ERROR_FLAG
-from django.contrib.admin.widgets import AdminTextareaWidget
+from django.contrib.admin.widgets import AdminTextareaWidget, AutocompleteSelect
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserChangeForm
@@ -118,11 +118,27 @@ def _names_a_record_or_none(opts, name, value):
     return all(_is_an_id(field.target_field, one) for one in (value if isinstance(value, list) else [value]))
 
 
+class AutocompleteOfIds(AutocompleteSelect):
+    """Django's autocomplete box, which looks the posted value up again to show it when the form comes
+    back with an error: a value no record can have (abc for a number) is shown as nothing, where
+    the lookup would answer 500."""
+
+    def optgroups(self, name, value, attr=None):
+        target = self.field.target_field
+        return super().optgroups(name, [one for one in value if _is_an_id(target, one)], attr)
+
+
 class AnswersBadInput:
     """A ModelAdmin answering what a double click, a stale page or a hand-made URL sends as its checks
     would, never with a 500: a save that lost a race for a unique key shows the form again, naming
     the clash; an action on ids no record can have is refused; a filter the database cannot run (a
-    NUL, the year 99999) is the changelist's "incorrect lookup"; a NUL searched for finds nothing."""
+    NUL, the year 99999) is the changelist's "incorrect lookup"; a NUL searched for finds nothing;
+    a posted autocomplete value that no record can have is a form error, shown empty."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.get_autocomplete_fields(request) and "widget" not in kwargs:
+            kwargs["widget"] = AutocompleteOfIds(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         return _once_more_on_a_clash(request, super().changeform_view, request, object_id, form_url, extra_context)

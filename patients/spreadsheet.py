@@ -56,24 +56,43 @@ def csv_cells(row):
     return ["'" + value if is_formula_like(value) else value for value in map(_cleaned, row)]
 
 
-def xlsx_bytes(title, header, rows):
-    """A workbook of one sheet, `title`, with `header` and then `rows`."""
+def write_xlsx(target, title, header, rows):
+    """Write a workbook of one sheet, `title`, with `header` and then `rows` (any iterable: openpyxl's
+    write-only mode writes each row out as it comes, so a long list needs no more memory than a short
+    one) to `target`, a path or a binary file."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
-    for row in [header, *rows]:
+    sheet.append(text_cells(sheet, header))
+    for row in rows:
         sheet.append(text_cells(sheet, row))
+    workbook.save(target)
+
+
+def xlsx_bytes(title, header, rows):
+    """A workbook of one sheet, `title`, with `header` and then `rows`."""
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    write_xlsx(buffer, title, header, rows)
     return buffer.getvalue()
+
+
+class _Line:
+    """A file for csv.writer that hands back each line instead of keeping it."""
+
+    def write(self, line):
+        return line
+
+
+def csv_lines(header, rows):
+    """A csv file's lines, one at a time, as they are read (a streaming response): `header`, then `rows`."""
+    writer = csv.writer(_Line())
+    yield writer.writerow(csv_cells(header))
+    for row in rows:
+        yield writer.writerow(csv_cells(row))
 
 
 def csv_text(header, rows):
     """A csv file's text: `header`, then `rows`."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in [header, *rows]:
-        writer.writerow(csv_cells(row))
-    return buffer.getvalue()
+    return "".join(csv_lines(header, rows))
 
 
 def _unquoted(value):

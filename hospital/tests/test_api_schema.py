@@ -1,5 +1,8 @@
 """schemathesis against the served OpenAPI schema: generated requests to every endpoint (as a data
-manager, who may call all of them) never get a 500, nor a response the schema does not describe."""
+manager, who may call all of them) never get a 500, nor a response the schema does not describe;
+and a list the API streams is spelled as DRF renders one."""
+
+import datetime
 
 import pytest
 import schemathesis
@@ -8,7 +11,9 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
+from rest_framework.renderers import JSONRenderer
 
+from hospital.api import STREAM_ITEMS, streamed_json_array
 from patients.tests.factories import make_delivery, make_followup, make_patient
 
 
@@ -56,3 +61,14 @@ def test_the_schema_is_valid_openapi_without_warnings(tmp_path):
     # --fail-on-warn: a colliding operation id or an undescribed view fails here.
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
     assert "/api/patients/{patient_id}:" in (tmp_path / "schema.yml").read_text()
+
+
+@pytest.mark.parametrize("count", [0, 1, STREAM_ITEMS, 2 * STREAM_ITEMS + 7])
+def test_a_streamed_json_array_is_spelled_as_drf_renders_the_whole_list(count):
+    items = [
+        {"n": n, "day": datetime.date(2024, 1, 1 + n % 28), "text": f"Sita {n} \u2028 ऋ", "none": None, "hb": 9.5}
+        for n in range(count)
+    ]
+    response = streamed_json_array(iter(items))
+    assert response.streaming and response["Content-Type"] == "application/json"
+    assert response.getvalue() == JSONRenderer().render(items)

@@ -74,7 +74,7 @@ def test_every_export_is_logged_with_its_rows(client, data_manager, sita, tmp_pa
     assert client.get(reverse("admin:patients_patient_export_workbook")).status_code == 200
     columns = {f"followupresource_{c}": "on" for c in ("patient_id", "visit_number", "visit_date")}
     response = client.post(reverse("admin:patients_followup_export"), {"resource": "0", "format": "0", **columns})
-    assert response["Content-Disposition"].startswith("attachment"), response.content[:300]
+    assert response["Content-Disposition"].startswith("attachment"), response.getvalue()[:300]
     assert client.get(reverse("insights:high_risk"), {"format": "csv"}).status_code == 200
     call_command("export_workbook", str(tmp_path / "all.xlsx"), stdout=None)
 

@@ -220,7 +220,7 @@ def test_the_high_risk_downloads_answer(client, clinician, stored):
 
     response = client.get(reverse("insights:high_risk"), {"format": "csv"})
     assert response.status_code == 200
-    (row,) = csv.DictReader(io.StringIO(response.content.decode()))
+    (row,) = csv.DictReader(io.StringIO(response.getvalue().decode()))
     assert (row["Name"], row["District"], row["Condition"]) == ("Sita Gurung", "Kaski", quoted(CONDITION))
     assert row["Haemoglobin (g/dL)"] == str(latest)
 

@@ -169,3 +169,22 @@ def test_admin_actions_on_ids_no_record_can_have_are_refused_without_a_500(clien
             problems.append(str(error))
     assert problems == [], "\n".join(problems)
     assert (Patient.all_objects.count(), Delivery.all_objects.count(), FollowUp.all_objects.count()) == (1, 1, 1)
+
+
+# Not "page": that name is Playwright's browser page, and would make this a browser test.
+@pytest.mark.parametrize("view", ["change", "simple_history"])
+@pytest.mark.parametrize("value", ["abc", "99999999999999999999", "1\x00"])
+def test_an_autocomplete_value_no_record_can_have_is_a_form_error(client, administrator, view, value):
+    """The follow-up's patient box looks the posted value up to show it again (found by the page fuzz)."""
+    from django.urls import reverse
+
+    from patients.tests.factories import make_followup
+
+    followup = make_followup()
+    args = [followup.pk]
+    if view == "simple_history":
+        args.append(FollowUp.history.filter(id=followup.pk).get().history_id)
+    client.force_login(administrator)
+    response = client.post(reverse(f"admin:patients_followup_{view}", args=args), {"patient": value})
+    assert response.status_code == 200
+    assert "patient" in response.context["adminform"].form.errors
