@@ -154,8 +154,7 @@ def high_risk_patients(district=None, date_from=None, date_to=None, reasons=None
     with all her reasons (clinical.REASONS), triage priority, current haemoglobin and its WHO
     severity, latest blood pressure and her latest delivery's type; in one of HIGH_RISK_ORDERS,
     most urgent first by default. One query."""
-    sql, params = _high_risk_sql(district, date_from, date_to, reasons=reasons, priorities=priorities)
-    return list(_as_high_risk_rows(fetch_values(f"{sql} ORDER BY {HIGH_RISK_ORDERS[order]}", params)))
+    return list(stream_high_risk_patients(district, date_from, date_to, reasons, priorities, order))
 
 
 def stream_high_risk_patients(

@@ -192,7 +192,9 @@ def test_the_admin_single_sheet_import(client, data_manager):
     sheet = io.BytesIO(b"patient_id,visit_number,visit_date,haemoglobin_g_dl\nS1,1,2024-06-01,6.5\n")
     sheet.name = "visits.csv"
     url = reverse("admin:patients_followup_import")
-    response = client.post(url, {"import_file": sheet, "format": 1, "resource": 0})  # csv: the second format
+    form = client.get(url).context["form"]
+    csv_format = next(index for index, title in form.fields["format"].choices if title == "csv")
+    response = client.post(url, {"import_file": sheet, "format": csv_format, "resource": 0})
     assert response.status_code == 200, response.content.decode()[:500]
     confirm = response.context["confirm_form"]
     data = {name: ("" if value is None else value) for name, value in confirm.initial.items()}
