@@ -29,6 +29,16 @@ def pytest_runtest_call(item):
     return result
 
 
+@pytest.fixture(scope="session", autouse=True)
+def exact_insights():
+    """Insight pages exact after every write (INSIGHTS_MAX_AGE_SECONDS = 0): most tests read a page
+    just after writing its records. insights/tests/test_as_of.py tests pages behind the records,
+    with the `settings` fixture. Session-scoped: Hypothesis refuses function-scoped fixtures."""
+    from django.conf import settings
+
+    settings.INSIGHTS_MAX_AGE_SECONDS = 0
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     # The system's Chromium: a browser download cannot work on the hospital's offline machines.

@@ -81,7 +81,7 @@ def wait_until_up(url, token, timeout=30):
             with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
                     return
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused while it starts (URLError), or slow to answer its first request
             time.sleep(0.3)
     raise SystemExit(f"gunicorn did not answer {url} within {timeout} s")
 

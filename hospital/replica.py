@@ -36,6 +36,12 @@ def insights_database():
     return REPLICA
 
 
+def wrote_lately(request):
+    """True when this request's user wrote within READ_YOUR_WRITES_SECONDS (tracked only with a
+    replica): her insight pages are then exact (insights.views), read from the primary."""
+    return REPLICA in settings.DATABASES and _wrote_lately(request)
+
+
 def _key(user):
     return f"replica:wrote:{user.pk}"
 

@@ -255,8 +255,8 @@ if env_bool("BEHIND_TLS_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Insights cache -------------------------------------------------------------------------
-# Insight results are cached until any record changes (insights/cache.py). The database cache is
-# shared by every worker process and needs no extra server; its table comes with `migrate`.
+# Insight results are cached (insights/cache.py). The database cache is shared by every worker
+# process and needs no extra server; its table comes with `migrate`.
 
 CACHES = {
     "default": {
@@ -266,6 +266,10 @@ CACHES = {
     }
 }
 INSIGHTS_CACHE_SECONDS = int(os.environ.get("INSIGHTS_CACHE_SECONDS", 24 * 3600))
+# How far behind the records an insight page may be: a result computed before the latest writes
+# is served (the page says how old) while the background worker computes it again. 0: every page
+# is exact, computed afresh after each write.
+INSIGHTS_MAX_AGE_SECONDS = int(os.environ.get("INSIGHTS_MAX_AGE_SECONDS", "60"))
 
 # --- Workbook import ------------------------------------------------------------------------
 # How a text date such as 12/03/2023 is read: "DMY" (12 March, as in Nepal and Europe) or "MDY".

@@ -1,25 +1,40 @@
-"""Insight results cached until the records change.
+"""Insight results, cached and kept at most INSIGHTS_MAX_AGE_SECONDS behind the records.
 
-Every result is stored under the current *data version*, a random token in insights.DataVersion
-that every announced write (patients.writes) replaces in its own transaction. A page view after a
-write therefore computes afresh; until then the same filters are served from the cache.
+Every result is stored with the *data version* it was computed under (a random token in
+insights.DataVersion that every announced write replaces in its own transaction) and the time its
+computation started. A page reading a result:
+- computed under the current version: serves it, exact;
+- computed under an older version less than INSIGHTS_MAX_AGE_SECONDS ago: serves it and says how
+  old it is ("as of 12 s ago"), and asks the background worker (`manage.py db_worker`) to compute it
+  again; one request asks, at most once every refresh_every() seconds per page, while the others
+  go on serving the previous result. Under a steady trickle of writes a page thus reads a stored
+  result instead of rescanning a million rows on every view;
+- otherwise (none stored, too old, the worker not keeping up, INSIGHTS_MAX_AGE_SECONDS = 0, or the
+  reader asked for the current figures): computes it in the request and stores it.
 
 The version lives beside the records, so it commits (or rolls back) with them: a reader sees the
 new token exactly when it sees the new records, on the primary as on a replica that has replayed
 both. A reader computes after reading the token, so a result is never older than its token.
 
-The cache is the database cache table (settings.CACHES), so every gunicorn worker sees the same
-results with no extra server.
+The cache is the database cache table (settings.CACHES), so every gunicorn worker and the
+background worker see the same results with no extra server.
 """
 
+import datetime
+import hashlib
+import math
+import time
 import uuid
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django_tasks import task
 
+from insights import queries
 from insights.models import DataVersion
 from insights.sql import reading
+from patients.models import District
 
 VERSION_TABLE = DataVersion._meta.db_table
 
@@ -43,24 +58,106 @@ def current_version():
     return row[0] if row else uuid.uuid4().hex
 
 
-def _key(version, query, arguments):
-    values = {name: _key_part(value) for name, value in sorted(arguments.items())}
-    return f"insights:{version}:{query.__name__}:" + ":".join(f"{name}={value}" for name, value in values.items())
+def refresh_every():
+    """How often, at most, one result is computed again in the background while the records keep
+    changing: a quarter of the age it may reach, so that a worker a little behind still refreshes
+    it before a page has to compute it itself."""
+    return max(1, settings.INSIGHTS_MAX_AGE_SECONDS // 4)
 
 
-def cached(*calls):
-    """Each (query function, keyword arguments) call's result, from the cache when the records have not
-    changed since it was stored. Two reads for any number of calls, and one write per miss."""
+class Results:
+    """The insight results one page reads: call it with (query function, keyword arguments) pairs
+    for their results. `as_of` is how many seconds ago the oldest result served behind the records
+    was computed ("as of 12 s ago"), or None when every result is exact. `exact` computes whatever
+    is behind."""
+
+    def __init__(self, exact=False):
+        self.exact = exact
+        self._oldest = None  # a time.time()
+
+    @property
+    def as_of(self):
+        return None if self._oldest is None else math.ceil(time.time() - self._oldest)
+
+    def __call__(self, *calls):
+        """Each call's result. Two reads for any number of calls; per result computed, one write;
+        for the results served behind the records, a few more to ask for their refresh (none while
+        another request's is pending)."""
+        version, now = current_version(), time.time()
+        max_age = 0 if self.exact else settings.INSIGHTS_MAX_AGE_SECONDS
+        keys = [_key(query, filters) for query, filters in calls]
+        marker = "insights:refresh:" + hashlib.sha256(" ".join(keys).encode()).hexdigest()
+        found = cache.get_many([*keys, marker])
+        results, behind = [], []
+        for key, (query, filters) in zip(keys, calls, strict=True):
+            stored_version, computed_at, result = found.get(key, (None, 0, None))
+            if stored_version != version:
+                if now - computed_at < max_age:
+                    self._oldest = min(self._oldest or now, computed_at)
+                    behind.append((key, query, filters))
+                else:
+                    result = _compute(key, query, filters, version)
+            results.append(result)
+        if behind and marker not in found:
+            _ask_for_refresh(marker, behind)
+        return results
+
+
+def _compute(key, query, filters, version):
+    """`query`'s result now, stored under `version` (read before computing: never newer)."""
+    started = time.time()
+    result = query(**filters)
+    cache.set(key, (version, started, result), settings.INSIGHTS_CACHE_SECONDS)
+    return result
+
+
+def _ask_for_refresh(marker, behind):
+    """Ask the background worker to compute these (key, query, filters) again. cache.add stores
+    the marker only where none is: of the requests that find them behind, the first asks, and no
+    one asks again for refresh_every() seconds."""
+    if cache.add(marker, True, refresh_every()):
+        refresh_results.enqueue([[query.__name__, _portable(filters)] for _, query, filters in behind])
+
+
+@task()
+def refresh_results(calls):
+    """The background worker's part: compute each [query name, filters] again, unless it is exact
+    already (another request or task got there first)."""
     version = current_version()
-    keys = [_key(version, query, filters) for query, filters in calls]
-    found = cache.get_many(keys)
-    results = []
-    for key, (query, filters) in zip(keys, calls, strict=True):
-        if key not in found:
-            found[key] = query(**filters)
-            cache.set(key, found[key], settings.INSIGHTS_CACHE_SECONDS)
-        results.append(found[key])
-    return results
+    for query_name, portable in calls:
+        query, filters = getattr(queries, query_name), _from_portable(portable)
+        if filters is None:
+            continue  # its district is gone: no page asks for this result any more
+        key = _key(query, filters)
+        stored = cache.get(key)
+        if stored is None or stored[0] != version:
+            _compute(key, query, filters, version)
+
+
+def _portable(filters):
+    """Filters as a task's JSON arguments: a district by its pk, a date in ISO form."""
+    portable = dict(filters)
+    for name, value in filters.items():
+        if name == "district":
+            portable[name] = getattr(value, "pk", None)
+        elif name.startswith("date_") and value:
+            portable[name] = value.isoformat()
+    return portable
+
+
+def _from_portable(filters):
+    filters = {name: datetime.date.fromisoformat(value) if name.startswith("date_") and value else value
+               for name, value in filters.items()}  # fmt: skip
+    if filters.get("district") is not None:
+        filters["district"] = District.objects.filter(pk=filters["district"]).first()
+        if filters["district"] is None:
+            return None
+    return filters
+
+
+def _key(query, arguments):
+    values = {name: _key_part(value) for name, value in sorted(arguments.items())}
+    return f"insights:{query.__name__}:" + ":".join(f"{name}={value}" for name, value in values.items())
 
 
 def _key_part(value):

@@ -6,8 +6,9 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
+from hospital import replica
 from insights import charts, queries
-from insights.cache import cached
+from insights.cache import Results
 from insights.export import HIGH_RISK_HEADER, download, high_risk_cells
 from insights.forms import HighRiskFilterForm, InsightFilterForm
 from patients import audit, clinical, figures, labels
@@ -32,8 +33,8 @@ def overview(request):
     context = {"form": form, "scope": "", "insight_pages": INSIGHT_PAGES}
     if form.is_bound and not form.is_valid():
         return render(request, "insights/overview.html", context)
-    filters, scope = form.filters(), form.scope()
-    districts, n_high_risk, weights, by_visit, by_month = cached(
+    filters, scope, results = form.filters(), form.scope(), _results(request)
+    districts, n_high_risk, weights, by_visit, by_month = results(
         (queries.district_metrics, filters),
         (queries.count_high_risk_patients, filters),
         (queries.average_weight_by_district, filters),
@@ -46,6 +47,7 @@ def overview(request):
     totals["n_high_risk"] = n_high_risk
     context.update(
         scope=scope,
+        as_of=results.as_of,
         totals=totals,
         charts=[
             _chart("weight", charts.average_weight_chart(weights, scope), weights,
@@ -61,6 +63,13 @@ def overview(request):
         ],
     )  # fmt: skip
     return render(request, "insights/overview.html", context)
+
+
+def _results(request):
+    """The page's insight results: exact when the reader asks for the current figures (?current=1)
+    or, with a replica, wrote lately (her next page shows her change); else at most
+    INSIGHTS_MAX_AGE_SECONDS behind the records (insights.cache)."""
+    return Results(exact=request.GET.get("current") == "1" or replica.wrote_lately(request))
 
 
 def _chart(name, figure, rows, columns, numbers_in=""):
@@ -113,12 +122,14 @@ def _table(title, rows, columns, links=None, note=""):
 
 
 def _analysis_page(request, title, build):
-    """Filters, then `build(filters, scope)` -> (charts, tables, summary) for the analysis template."""
+    """Filters, then `build(results, filters, scope)` -> (charts, tables, summary) for the analysis
+    template, reading its insight results with `results` (insights.cache.Results)."""
     form = InsightFilterForm(request.GET or None)
     context = {"form": form, "title": title, "scope": "", "insight_pages": INSIGHT_PAGES}
     if not form.is_bound or form.is_valid():
-        context["scope"] = form.scope()
-        context["charts"], context["tables"], context["summary"] = build(form.filters(), context["scope"])
+        context["scope"], results = form.scope(), _results(request)
+        context["charts"], context["tables"], context["summary"] = build(results, form.filters(), context["scope"])
+        context["as_of"] = results.as_of
     return render(request, "insights/analysis.html", context)
 
 
@@ -142,8 +153,8 @@ DISTRICT_TABLES = [
 @require_GET
 @staff_permission("patients.view_patient")
 def districts(request):
-    def build(filters, scope):
-        (rows,) = cached((queries.district_metrics, filters))
+    def build(results, filters, scope):
+        (rows,) = results((queries.district_metrics, filters))
         charts_ = [
             _chart("anaemia", charts.anaemia_chart(rows, scope), [], [], "Deliveries and anaemia"),
             _chart("caesarean", charts.caesarean_chart(rows, scope), [], [], "Deliveries and anaemia"),
@@ -161,8 +172,8 @@ TREND_COLUMNS = ["n_visits", "n_weight", "mean_weight_kg", "n_haemoglobin", "mea
 @require_GET
 @staff_permission("patients.view_patient")
 def trends(request):
-    def build(filters, scope):
-        by_visit, by_month, change = cached(
+    def build(results, filters, scope):
+        by_visit, by_month, change = results(
             (queries.trends_by_visit, filters), (queries.trends_by_month, filters), (queries.trends_change, filters)
         )
         charts_ = [
@@ -210,8 +221,8 @@ def chi_square_in_words(result):
 @require_GET
 @staff_permission("patients.view_patient")
 def deliveries(request):
-    def build(filters, scope):
-        (outcomes,) = cached((queries.delivery_outcomes, filters))
+    def build(results, filters, scope):
+        (outcomes,) = results((queries.delivery_outcomes, filters))
         rows = outcomes["by_delivery_type"]
         charts_ = [_chart("outcomes", charts.delivery_outcomes_chart(rows, scope), [], [], "By delivery type")]
         table = _table("By delivery type", rows, OUTCOME_COLUMNS, note=(
@@ -228,8 +239,8 @@ EFFECT_COLUMNS = ["n_patients", "n_with_change", "mean_haemoglobin_change_g_dl",
 @require_GET
 @staff_permission("patients.view_patient")
 def followups(request):
-    def build(filters, scope):
-        (effect,) = cached((queries.followup_effect, filters))
+    def build(results, filters, scope):
+        (effect,) = results((queries.followup_effect, filters))
         by_count, by_timing = effect["by_followup_count"], effect["by_first_followup_timing"]
         charts_ = [
             _chart(
@@ -264,8 +275,8 @@ ANOMALY_COLUMNS = ["patient_id", "record", "date", "visit_number", "field", "val
 @require_GET
 @staff_permission("patients.view_patient")
 def anomalies(request):
-    def build(filters, scope):
-        (rows,) = cached((queries.anomalies, filters))
+    def build(results, filters, scope):
+        (rows,) = results((queries.anomalies, filters))
         page = Paginator(rows, ANOMALIES_PER_PAGE).get_page(request.GET.get("page"))
         table = _table(
             f"{len(rows)} values to review, largest first", page.object_list, ANOMALY_COLUMNS,
@@ -305,13 +316,15 @@ def high_risk(request):
         sort = "priority"
     if request.GET.get("format") in ("csv", "xlsx"):
         # Written as the rows are read (insights.export): the count for the audit comes first.
-        (count,) = cached((queries.count_high_risk_patients, filters))
+        (count,) = Results(exact=True)((queries.count_high_risk_patients, filters))  # as the rows that follow
         audit.log_export(request, f"High-risk patients ({request.GET['format']}): {form.scope()}", count)
         rows = high_risk_cells(queries.stream_high_risk_patients(**filters, order=sort))
         return download(HIGH_RISK_HEADER, rows, "high-risk-patients", request.GET["format"])
-    # The ordered list of who is high-risk is cached; each page reads only its own 50 patients.
-    (pks,) = cached((queries.high_risk_patient_pks, {**filters, "order": sort}))
+    # The ordered list of who is high-risk is cached; each page reads only its own 50 patients, as
+    # they are now (one no longer high-risk, or voided, since the list was computed is left out).
+    results = _results(request)
+    (pks,) = results((queries.high_risk_patient_pks, {**filters, "order": sort}))
     page = Paginator(pks, HIGH_RISK_PER_PAGE).get_page(request.GET.get("page"))
     patients = queries.high_risk_rows(page.object_list, filters["date_from"], filters["date_to"])
-    context.update(scope=form.scope(), sort=sort, page=page, count=len(pks), patients=patients)
+    context.update(scope=form.scope(), sort=sort, page=page, count=len(pks), patients=patients, as_of=results.as_of)
     return render(request, "insights/high_risk.html", context)
