@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.contenttypes.models import ContentType
 
-from patients import roles, writes
+from patients import figures, roles, writes
 from patients.models import AccessLog, ImportBatch, ValueAlias
 from patients.tests.factories import make_delivery, make_followup, make_patient, make_user
 
@@ -37,6 +37,12 @@ def exact_insights():
     from django.conf import settings
 
     settings.INSIGHTS_MAX_AGE_SECONDS = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checked_figures():
+    """Plotly checks every figure the suite draws (patients.figures.CHECK_FIGURES); pages do not."""
+    figures.CHECK_FIGURES = True
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,10 @@ The cache is the database cache table (settings.CACHES), so every gunicorn worke
 background worker see the same results with no extra server.
 """
 
+import contextlib
 import datetime
 import hashlib
+import logging
 import math
 import time
 import uuid
@@ -37,6 +39,7 @@ from insights.sql import reading
 from patients.models import District
 
 VERSION_TABLE = DataVersion._meta.db_table
+logger = logging.getLogger(__name__)
 
 
 def new_version():
@@ -59,10 +62,10 @@ def current_version():
 
 
 def refresh_every():
-    """How often, at most, one result is computed again in the background while the records keep
-    changing: a quarter of the age it may reach, so that a worker a little behind still refreshes
-    it before a page has to compute it itself."""
-    return max(1, settings.INSIGHTS_MAX_AGE_SECONDS // 4)
+    """How often, at most, a page's results are computed again in the background while the records
+    keep changing: half the age they may reach, so that a worker a little behind still refreshes
+    them before a page has to compute them itself."""
+    return max(1, settings.INSIGHTS_MAX_AGE_SECONDS // 2)
 
 
 class Results:
@@ -115,23 +118,53 @@ def _ask_for_refresh(marker, behind):
     """Ask the background worker to compute these (key, query, filters) again. cache.add stores
     the marker only where none is: of the requests that find them behind, the first asks, and no
     one asks again for refresh_every() seconds."""
-    if cache.add(marker, True, refresh_every()):
+    if not cache.add(marker, True, refresh_every()):
+        return
+    try:
         refresh_results.enqueue([[query.__name__, _portable(filters)] for _, query, filters in behind])
+    except Exception:  # the page is served all the same; once past the max age, it computes itself
+        logger.exception("Could not ask the background worker to refresh insight results")
 
 
-@task()
+# Behind the imports (priority 0) in the worker's queue: a refresh can wait, an upload should not.
+@task(priority=-10)
 def refresh_results(calls):
     """The background worker's part: compute each [query name, filters] again, unless it is exact
-    already (another request or task got there first)."""
+    already (another request or task got there first). A result computed meanwhile by a request
+    (asked for the current figures, or computed on the primary while this runs on a replica that
+    lags) is newer: it is kept."""
     version = current_version()
-    for query_name, portable in calls:
-        query, filters = getattr(queries, query_name), _from_portable(portable)
-        if filters is None:
-            continue  # its district is gone: no page asks for this result any more
-        key = _key(query, filters)
-        stored = cache.get(key)
-        if stored is None or stored[0] != version:
-            _compute(key, query, filters, version)
+    with _one_core():
+        for query_name, portable in calls:
+            query, filters = getattr(queries, query_name), _from_portable(portable)
+            if filters is None:
+                continue  # its district is gone: no page asks for this result any more
+            key = _key(query, filters)
+            stored = cache.get(key)
+            if stored is not None and stored[0] == version:
+                continue
+            started = time.time()
+            result = query(**filters)
+            stored = cache.get(key)
+            if stored is None or stored[1] < started:
+                cache.set(key, (version, started, result), settings.INSIGHTS_CACHE_SECONDS)
+
+
+@contextlib.contextmanager
+def _one_core():
+    """PostgreSQL computes the worker's refreshes without parallel workers: a refresh can wait,
+    the pages being served meanwhile cannot (a parallel scan of a million follow-ups took every
+    core for a second, and every page's p95 with it)."""
+    if reading().vendor != "postgresql":
+        yield
+        return
+    with reading().cursor() as cursor:
+        cursor.execute("SET max_parallel_workers_per_gather = 0")
+    try:
+        yield
+    finally:
+        with reading().cursor() as cursor:
+            cursor.execute("RESET max_parallel_workers_per_gather")
 
 
 def _portable(filters):

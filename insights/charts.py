@@ -8,6 +8,12 @@ than SMALL_GROUP patients is drawn grey and said so in the legend. A function re
 there is nothing to draw, and the page says so instead of showing an empty frame.
 """
 
+import collections
+import functools
+import hashlib
+import pickle
+import threading
+
 import plotly.graph_objects as go
 
 from patients import clinical, labels
@@ -33,6 +39,33 @@ SMALL_GROUP_COLOUR = "#8C8C8C"
 SMALL_GROUP_NAME = f"fewer than {SMALL_GROUP} patients"
 
 
+# Figures each chart function keeps, per process (insights.charts._drawn_once).
+REMEMBERED_FIGURES = 32
+
+
+def _drawn_once(chart):
+    """`chart`, remembering its latest figures in this process: a cached result shown on view after
+    view is drawn once, not on every view (Plotly checks each property it is given: 10-30 ms a
+    figure, half of a cached page's time). A figure handed out is shared: read it, never change it."""
+    drawn, lock = collections.OrderedDict(), threading.Lock()
+
+    @functools.wraps(chart)
+    def remembering(*args, **kwargs):
+        key = hashlib.sha256(pickle.dumps((args, sorted(kwargs.items())))).digest()
+        with lock:
+            if key in drawn:
+                drawn.move_to_end(key)
+                return drawn[key]
+        figure = chart(*args, **kwargs)
+        with lock:
+            drawn[key] = figure
+            while len(drawn) > REMEMBERED_FIGURES:
+                drawn.popitem(last=False)
+        return figure
+
+    return remembering
+
+
 def _for(scope):
     return f" ({scope})" if scope else ""
 
@@ -52,6 +85,7 @@ def _small_group_key():
     return go.Bar(x=[None], y=[None], name=SMALL_GROUP_NAME, marker_color=SMALL_GROUP_COLOUR, hoverinfo="skip")
 
 
+@_drawn_once
 def average_weight_chart(rows, scope=""):
     rows = [row for row in rows if row["average_weight"] is not None]
     if not rows:
@@ -65,6 +99,7 @@ def average_weight_chart(rows, scope=""):
                    xaxis=CATEGORY_AXIS)  # fmt: skip
 
 
+@_drawn_once
 def anaemia_chart(district_rows, scope=""):
     rows = [row for row in district_rows if row["n_with_haemoglobin"]]
     if not rows:
@@ -85,6 +120,7 @@ def anaemia_chart(district_rows, scope=""):
                    "Anaemic by current Hb (%)", barmode="stack", xaxis=CATEGORY_AXIS)  # fmt: skip
 
 
+@_drawn_once
 def caesarean_chart(district_rows, scope=""):
     rows = [row for row in district_rows if row["n_deliveries"]]
     if not rows:
@@ -109,6 +145,7 @@ def caesarean_chart(district_rows, scope=""):
                    yaxis={"rangemode": "tozero", "range": [0, max(high + 5, *bar.y) * 1.05]})  # fmt: skip
 
 
+@_drawn_once
 def blood_pressure_chart(district_rows, scope=""):
     """Hypertension by district: her latest blood pressure high, stacked as high but not severe and
     severe, as shares of the patients with a reading."""
@@ -136,6 +173,7 @@ def blood_pressure_chart(district_rows, scope=""):
                    xaxis=CATEGORY_AXIS)  # fmt: skip
 
 
+@_drawn_once
 def deliveries_by_month_chart(rows, scope=""):
     if not rows:
         return None
@@ -170,6 +208,7 @@ def _means(x, rows, mean, n, name, colour, axis, dash, hover):
     return [line, few] if not all(big) else [line]
 
 
+@_drawn_once
 def visit_trends_chart(by_visit, scope=""):
     rows = [row for row in by_visit if row["n_visits"]]
     if not rows:
@@ -183,6 +222,7 @@ def visit_trends_chart(by_visit, scope=""):
                    "Visit number", "Haemoglobin (g/dL)", yaxis2=WEIGHT_AXIS)  # fmt: skip
 
 
+@_drawn_once
 def monthly_trends_chart(by_month, scope=""):
     rows = [row for row in by_month if row["n_visits"]]
     if not rows:
@@ -196,6 +236,7 @@ def monthly_trends_chart(by_month, scope=""):
                    "Month of visit", "Haemoglobin (g/dL)", xaxis=MONTH_AXIS, yaxis2=WEIGHT_AXIS)  # fmt: skip
 
 
+@_drawn_once
 def delivery_outcomes_chart(rows, scope=""):
     rows = [row for row in rows if row["n_deliveries"]]
     if not rows:
@@ -226,6 +267,7 @@ def delivery_outcomes_chart(rows, scope=""):
                    xaxis=CATEGORY_AXIS)  # fmt: skip
 
 
+@_drawn_once
 def followup_effect_chart(rows, grouping_title, scope=""):
     rows = [row for row in rows if row["n_patients"]]
     if not rows:

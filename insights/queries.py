@@ -81,12 +81,13 @@ def high_risk_patient_pks(district=None, date_from=None, date_to=None, reasons=N
     return [pk for (pk,) in fetch_values(ordered, params)]
 
 
-def high_risk_rows(pks, date_from=None, date_to=None):
-    """The high-risk rows (as high_risk_patients() gives them) of these patients, in this order:
-    a page of a table. One query (the facts of just these patients)."""
+def high_risk_rows(pks, district=None, date_from=None, date_to=None, reasons=None, priorities=None):
+    """The high-risk rows (as high_risk_patients() gives them) of these patients, in this order,
+    that match the filters now: a page of a table whose list may be older than the records
+    (insights.cache). One query (the facts of just these patients)."""
     if not pks:  # an empty page: there is no SQL for "none of no patients"
         return []
-    sql, params = _high_risk_sql(None, date_from, date_to, patients=pks)
+    sql, params = _high_risk_sql(district, date_from, date_to, patients=pks, reasons=reasons, priorities=priorities)
     pk = _HIGH_RISK_COLUMNS.index("pk")
     found = {row[pk]: row for row in fetch_values(sql, params)}
     return list(_as_high_risk_rows(found[key] for key in pks if key in found))

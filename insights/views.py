@@ -325,6 +325,6 @@ def high_risk(request):
     results = _results(request)
     (pks,) = results((queries.high_risk_patient_pks, {**filters, "order": sort}))
     page = Paginator(pks, HIGH_RISK_PER_PAGE).get_page(request.GET.get("page"))
-    patients = queries.high_risk_rows(page.object_list, filters["date_from"], filters["date_to"])
+    patients = queries.high_risk_rows(page.object_list, **filters)
     context.update(scope=form.scope(), sort=sort, page=page, count=len(pks), patients=patients, as_of=results.as_of)
     return render(request, "insights/high_risk.html", context)

@@ -14,10 +14,12 @@ markup; the values they show (%{x}, %{customdata}) come from the escaped data. S
 records goes into a figure's data, titles and names, never into a hovertemplate.
 """
 
+import functools
 import html
 import json
 
 import plotly.graph_objects as go
+from plotly.utils import PlotlyJSONEncoder
 
 # Okabe & Ito (2008), "Color Universal Design".
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -34,19 +36,49 @@ MONTH_AXIS = {"type": "date", "tickformat": "%b %Y"}
 MARKUP_KEYS = {"hovertemplate"}
 
 
+# Plotly checks every property of every figure when this is on: the test suite turns it on
+# (conftest.py); pages do not pay for it (a patient's timeline, with its shapes and notes, cost
+# 20 ms of checking, half of her page).
+CHECK_FIGURES = False
+
+
 def figure(traces, title, x_title, y_title, **layout):
-    """Traces and words in the house style: a figure as plain JSON data for `json_script`."""
+    """Traces and words in the house style: a figure as plain JSON data for `json_script`. The
+    layout's keyword arguments are plain JSON (no "xaxis_title" shorthands), laid on as given."""
     drawn = go.Figure(traces)
-    drawn.update_layout(
-        title={"text": title, "x": 0, "xanchor": "left", "yref": "container", "y": 0.98, "yanchor": "top"},
-        template="none", colorway=PALETTE,
-        xaxis_title=x_title, yaxis_title=y_title, margin={"l": 70, "r": 70, "t": 110, "b": 60},
+    drawn.update_layout(template="none", title_text=title, xaxis_title_text=x_title, yaxis_title_text=y_title)
+    drawn = json.loads(drawn.to_json())
+    given = json.loads(json.dumps(layout, cls=PlotlyJSONEncoder))
+    drawn["layout"] = _merged(_merged(_house_layout(), drawn["layout"]), given)
+    if CHECK_FIGURES:
+        go.Figure(drawn)  # raises ValueError naming any property Plotly does not know, or a bad value
+    return plotly_text(drawn)
+
+
+@functools.cache
+def _house_layout():
+    """What every figure's layout holds, as Plotly's JSON: checked by Plotly once, not for every
+    figure (8 ms a figure: a third of a patient's page)."""
+    house = go.Layout(
+        title={"x": 0, "xanchor": "left", "yref": "container", "y": 0.98, "yanchor": "top"},
+        colorway=PALETTE, margin={"l": 70, "r": 70, "t": 110, "b": 60},
         # Long district names on the axis make room for themselves (the axis title below them); the
         # legend sits between the title and the plot.
-        xaxis_automargin=True, yaxis_automargin=True, xaxis_title_standoff=10,
-        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}, hovermode="closest", **layout,
+        xaxis={"automargin": True, "title": {"standoff": 10}}, yaxis={"automargin": True},
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}, hovermode="closest",
     )  # fmt: skip
-    return plotly_text(json.loads(drawn.to_json()))
+    return json.loads(house.to_json())
+
+
+def _merged(base, over):
+    """`over` laid on `base` as Plotly's update_layout lays one layout on another: objects merged
+    key by key, anything else replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = (
+            _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        )
+    return merged
 
 
 def plotly_text(value, key=None):

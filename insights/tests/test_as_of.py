@@ -3,6 +3,7 @@ result for at most INSIGHTS_MAX_AGE_SECONDS, says how old it is, and one request
 background worker to compute it again; the reader may ask for the current figures."""
 
 import datetime
+import time
 
 import pytest
 from django.core.cache import cache
@@ -11,8 +12,10 @@ from django_tasks_db.models import DBTaskResult
 
 from insights import queries
 from insights.cache import Results, _key, refresh_results
+from patients.models import Patient
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
 from patients.tests.test_background_import import worker
+from patients.writes import records_written
 
 ALL = {"district": None, "date_from": None, "date_to": None}
 REFRESH = f"{refresh_results.func.__module__}.{refresh_results.func.__name__}"
@@ -110,6 +113,32 @@ def test_the_high_risk_list_behind_the_records_leaves_out_who_is_no_longer_liste
     download = client.get(reverse("insights:high_risk"), {"format": "csv"})
     lines = b"".join(download.streaming_content).decode().splitlines()
     assert len(lines) == 2 and anaemic[1].patient_id in lines[1]
+
+
+def test_the_high_risk_list_behind_the_records_shows_only_who_still_matches_its_filters(client, clinician, behind):
+    kaski, jhapa = make_district("Kaski"), make_district("Jhapa")
+    anaemic = [make_patient(district=kaski) for _ in range(2)]
+    for patient in anaemic:
+        make_followup(patient, visit_date=datetime.date(2024, 4, 1), haemoglobin_g_dl=6.5)
+    client.force_login(clinician)
+    in_kaski = {"district": kaski.pk}
+    assert client.get(reverse("insights:high_risk"), in_kaski).context["count"] == 2
+
+    Patient.objects.filter(pk=anaemic[0].pk).update(district=jhapa)  # moved, as a data manager would
+    records_written([anaemic[0].pk])
+    response = client.get(reverse("insights:high_risk"), in_kaski)
+    assert response.context["as_of"] is not None
+    assert [row["patient_id"] for row in response.context["patients"]] == [anaemic[1].patient_id]
+
+
+def test_a_refresh_keeps_a_result_computed_meanwhile(patient, behind):
+    Results()((queries.district_metrics, ALL))
+    make_followup(patient, visit_date=datetime.date(2024, 5, 1))
+    key = _key(queries.district_metrics, ALL)
+    newer = ("a request's version", time.time() + 60, [])  # computed after the task started
+    cache.set(key, newer)
+    refresh_results.call([["district_metrics", ALL]])
+    assert cache.get(key) == newer
 
 
 def test_the_refresh_task_computes_the_result_for_its_filters(patient, behind):

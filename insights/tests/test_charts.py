@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from insights import charts
 from patients.models import DeliveryType
 
@@ -114,3 +116,25 @@ def test_group_charts_put_groups_on_a_category_axis_with_their_size_on_each_bar(
     colours = bar["marker"]["color"]
     assert colours[-1] == charts.SMALL_GROUP_COLOUR and colours[0] != charts.SMALL_GROUP_COLOUR
     assert key["name"] == f"fewer than {charts.SMALL_GROUP} patients"
+
+
+def test_a_chart_is_drawn_once_for_the_same_rows_and_again_when_they_change():
+    first = charts.caesarean_chart(DISTRICTS, "all districts")
+    assert charts.caesarean_chart([dict(row) for row in DISTRICTS], "all districts") is first  # equal rows
+    changed = [{**DISTRICTS[0], "n_caesarean": 12, "caesarean_rate": 0.4}, DISTRICTS[1]]
+    redrawn = charts.caesarean_chart(changed, "all districts")
+    assert redrawn is not first and redrawn["data"][0]["y"] == [40.0]
+    assert charts.caesarean_chart(DISTRICTS, "Kaski") is not first  # other words, another figure
+    for n in range(charts.REMEMBERED_FIGURES):  # the oldest are forgotten, the memory stays bounded
+        charts.caesarean_chart(DISTRICTS, f"scope {n}")
+    assert charts.caesarean_chart(DISTRICTS, "all districts") is not first
+
+
+def test_plotly_checks_every_figure_the_suite_draws():
+    from patients import figures
+
+    assert figures.CHECK_FIGURES  # conftest.py: pages skip the check, the suite does not
+    with pytest.raises(ValueError, match="no_such_property"):
+        figures.figure([], "A title", "x", "y", xaxis={"no_such_property": 1})
+    with pytest.raises(ValueError):
+        figures.figure([], "A title", "x", "y", barmode="sideways")

@@ -155,7 +155,7 @@ def assert_agrees(filters, risk_filters=True):
     assert queries.high_risk_patient_pks(**filters) == [pk_of[patient_id] for patient_id in in_order]
     # The dashboard's table reads a page's rows for just its patients, in its order: the same rows.
     pks = queries.high_risk_patient_pks(**filters, order="haemoglobin")
-    page = queries.high_risk_rows(pks, filters.get("date_from"), filters.get("date_to"))
+    page = queries.high_risk_rows(pks, **filters)
     hb = "haemoglobin_g_dl"
     by_haemoglobin = sorted(got_risk.values(), key=lambda row: (row[hb] is None, row[hb] or 0, row["patient_id"]))
     assert page == by_haemoglobin

@@ -1,5 +1,6 @@
 import time
 
+from django.core.cache import cache as django_cache
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -17,7 +18,8 @@ class Command(BaseCommand):
         started = time.perf_counter()
         with transaction.atomic():
             facts.refresh()
-            cache.new_version()  # results cached before the rebuild are not served again
+            cache.new_version()
+        django_cache.clear()  # results cached before the rebuild are not served again, even behind the records
         if verbosity:
             self.stdout.write(
                 self.style.SUCCESS(
