@@ -106,11 +106,13 @@ class Results:
         return results
 
 
-def _compute(key, query, filters, version):
-    """`query`'s result now, stored under `version` (read before computing: never newer)."""
+def _compute(key, query, filters, version, keep_newer=False):
+    """`query`'s result now, stored under `version` (read before computing: never newer); with
+    `keep_newer`, not over a result whose computation started after this one's."""
     started = time.time()
     result = query(**filters)
-    cache.set(key, (version, started, result), settings.INSIGHTS_CACHE_SECONDS)
+    if not keep_newer or cache.get(key, (None, 0, None))[1] < started:
+        cache.set(key, (version, started, result), settings.INSIGHTS_CACHE_SECONDS)
     return result
 
 
@@ -140,14 +142,8 @@ def refresh_results(calls):
             if filters is None:
                 continue  # its district is gone: no page asks for this result any more
             key = _key(query, filters)
-            stored = cache.get(key)
-            if stored is not None and stored[0] == version:
-                continue
-            started = time.time()
-            result = query(**filters)
-            stored = cache.get(key)
-            if stored is None or stored[1] < started:
-                cache.set(key, (version, started, result), settings.INSIGHTS_CACHE_SECONDS)
+            if cache.get(key, (None,))[0] != version:
+                _compute(key, query, filters, version, keep_newer=True)
 
 
 @contextlib.contextmanager

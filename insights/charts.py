@@ -8,11 +8,8 @@ than SMALL_GROUP patients is drawn grey and said so in the legend. A function re
 there is nothing to draw, and the page says so instead of showing an empty frame.
 """
 
-import collections
 import functools
-import hashlib
 import pickle
-import threading
 
 import plotly.graph_objects as go
 
@@ -46,22 +43,17 @@ REMEMBERED_FIGURES = 32
 def _drawn_once(chart):
     """`chart`, remembering its latest figures in this process: a cached result shown on view after
     view is drawn once, not on every view (Plotly checks each property it is given: 10-30 ms a
-    figure, half of a cached page's time). A figure handed out is shared: read it, never change it."""
-    drawn, lock = collections.OrderedDict(), threading.Lock()
+    figure, half of a cached page's time). Rows are lists of dicts, which lru_cache cannot hash:
+    their pickle is the key. A figure handed out is shared: read it, never change it."""
+
+    @functools.lru_cache(maxsize=REMEMBERED_FIGURES)
+    def draw(arguments):
+        args, kwargs = pickle.loads(arguments)
+        return chart(*args, **kwargs)
 
     @functools.wraps(chart)
     def remembering(*args, **kwargs):
-        key = hashlib.sha256(pickle.dumps((args, sorted(kwargs.items())))).digest()
-        with lock:
-            if key in drawn:
-                drawn.move_to_end(key)
-                return drawn[key]
-        figure = chart(*args, **kwargs)
-        with lock:
-            drawn[key] = figure
-            while len(drawn) > REMEMBERED_FIGURES:
-                drawn.popitem(last=False)
-        return figure
+        return draw(pickle.dumps((args, kwargs)))
 
     return remembering
 

@@ -97,11 +97,17 @@ def test_with_no_max_age_every_page_is_exact(client, clinician, patient, setting
     assert followups_on(response) == 2 and response.context["as_of"] is None and not refreshes().exists()
 
 
-def test_the_high_risk_list_behind_the_records_leaves_out_who_is_no_longer_listed(client, clinician, behind):
+@pytest.fixture
+def anaemic(db):
+    """Two severely anaemic patients in Kaski: high-risk."""
     kaski = make_district("Kaski")
-    anaemic = [make_patient(district=kaski) for _ in range(2)]
-    for patient in anaemic:
+    patients = [make_patient(district=kaski) for _ in range(2)]
+    for patient in patients:
         make_followup(patient, visit_date=datetime.date(2024, 4, 1), haemoglobin_g_dl=6.5)
+    return patients
+
+
+def test_the_high_risk_list_behind_the_records_leaves_out_who_is_no_longer_listed(client, clinician, anaemic, behind):
     client.force_login(clinician)
     assert client.get(reverse("insights:high_risk")).context["count"] == 2
 
@@ -115,13 +121,12 @@ def test_the_high_risk_list_behind_the_records_leaves_out_who_is_no_longer_liste
     assert len(lines) == 2 and anaemic[1].patient_id in lines[1]
 
 
-def test_the_high_risk_list_behind_the_records_shows_only_who_still_matches_its_filters(client, clinician, behind):
-    kaski, jhapa = make_district("Kaski"), make_district("Jhapa")
-    anaemic = [make_patient(district=kaski) for _ in range(2)]
-    for patient in anaemic:
-        make_followup(patient, visit_date=datetime.date(2024, 4, 1), haemoglobin_g_dl=6.5)
+def test_the_high_risk_list_behind_the_records_shows_only_who_still_matches_its_filters(
+    client, clinician, anaemic, behind
+):
+    jhapa = make_district("Jhapa")
     client.force_login(clinician)
-    in_kaski = {"district": kaski.pk}
+    in_kaski = {"district": anaemic[0].district.pk}
     assert client.get(reverse("insights:high_risk"), in_kaski).context["count"] == 2
 
     Patient.objects.filter(pk=anaemic[0].pk).update(district=jhapa)  # moved, as a data manager would
