@@ -11,8 +11,8 @@ db_worker`, which refreshes insight results behind the records), and lets locust
 (bench/locustfile.py) run --users users for --duration seconds, each mixing page views, API reads
 and follow-up writes. Prints each kind of request's count, median, p95 and failures.
 
-Targets: no errors; the insight pages' p95 and the whole run's p95 (logins aside: they happen
-while users start, before the figures count) at most 300 ms. `--max-age 0` serves every insight
+Targets: no errors; the insight pages' p95 and the whole run's p95 at most 300 ms. Logins are
+aside: the users log in through the login page before the load starts. `--max-age 0` serves every insight
 page exact after each write (INSIGHTS_MAX_AGE_SECONDS=0), as before insights/cache.py served
 results behind the records: run both for the before and after figures.
 """
