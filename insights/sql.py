@@ -43,9 +43,9 @@ JUMP_TOLERANCE = 1e-9
 class Scope:
     """The records an analysis reads, as SQL CTEs.
 
-    Always (voided records left out): `scope` (the patients: in the district, among `patients` if
-    given, and, with a date range, active in it), `fu` and `dl` (their follow-ups and deliveries
-    dated in the range).
+    Always (voided records left out): `members` (the patients in the district, among `patients` if
+    given), `fu` and `dl` (their follow-ups and deliveries dated in the range) and `scope` (the
+    members, with a date range only those active in it: Patient.objects.active_between).
     The facts, with the columns of the models in insights.models: `facts` (one row per patient in
     scope), `delivery_facts` (one per delivery in scope), `jumps` (the follow-ups that jumped); and
     `summaries`, the facts' VALUE_SUMMARY columns alone.
@@ -56,12 +56,15 @@ class Scope:
     def __init__(self, district=None, date_from=None, date_to=None, patients=None, live=False):
         self.district, self.date_from, self.date_to, self.patients = district, date_from, date_to, patients
         self.dated = date_from is not None or date_to is not None
-        self.filtered = district is not None or patients is not None or self.dated
+        self.chosen = district is not None or patients is not None
+        self.filtered = self.chosen or self.dated
         self.live = live or self.dated
 
     def ctes(self, *names):
         """`WITH ...` holding the named CTEs and those they need, and its parameters."""
         needs = _LIVE_NEEDS if self.live else {**_LIVE_NEEDS, **_STORED_NEEDS}
+        if self.dated:  # only the members active in the range
+            needs = {**needs, "scope": ("members",)}
         needed = []
 
         def need(name):
@@ -70,7 +73,7 @@ class Scope:
             if name not in needed:
                 needed.append(name)
 
-        for name in names:
+        for name in ("scope", *names):  # every analysis may read the patients in scope
             need(name)
         parts, params = [], []
         for name in needed:
@@ -80,7 +83,8 @@ class Scope:
             # indexes) instead of a copy; the patients in scope are worked out once, unless they are
             # simply everyone (then the planner may hash the patients, not a million follow-ups, and
             # in parallel).
-            inline = stored or name in ("fu", "dl") or (name == "scope" and not self.filtered)
+            everyone = {"members": not self.chosen, "scope": not self.dated}
+            inline = stored or name in ("fu", "dl") or everyone.get(name, False)
             inline = NOT_MATERIALIZED() if inline else ""
             parts.append(f"{name} AS {inline}({sql})")
             params += cte_params
@@ -97,34 +101,45 @@ class Scope:
 
     # --- The records in scope ---
 
-    def _scope(self):
+    def _members(self):
         sql = (
             "SELECT p.id, p.patient_id, p.name, p.condition, p.district_id, p.weight_kg, p.height_cm, "
             f"p.age_at_first_pregnancy FROM {PATIENT} p"
         )
-        if not self.filtered:
+        if not self.chosen:
             return f"{sql} WHERE p.voided_at IS NULL", []
         # Patient.objects leaves voided patients out.
-        chosen = Patient.objects.in_district(self.district).active_between(self.date_from, self.date_to)
+        chosen = Patient.objects.in_district(self.district)
         if self.patients is not None:
             chosen = chosen.filter(pk__in=self.patients)
         chosen_sql, params = chosen.order_by().values("pk").query.sql_with_params()
         return f"{sql} WHERE p.id IN ({chosen_sql})", list(params)
 
+    def _scope(self):
+        if not self.dated:
+            return "SELECT * FROM members", []
+        active = Patient.objects.in_district(self.district).active_between(self.date_from, self.date_to)
+        active_sql, params = active.order_by().values("pk").query.sql_with_params()
+        return f"SELECT * FROM members WHERE members.id IN ({active_sql})", list(params)
+
     def _records(self, table, alias, date_column, columns):
-        sql = f"SELECT {', '.join(f'{alias}.{c}' for c in columns)} FROM {table} {alias}"
+        listed = ", ".join(f"{alias}.{c}" for c in columns)
         conditions, params = self.date_conditions(f"{alias}.{date_column}")
         # Voided records are left out; a voided patient's records are voided with her (patients.voiding).
-        conditions = f" AND {alias}.voided_at IS NULL{conditions}"
+        conditions = f"{alias}.voided_at IS NULL{conditions}"
         if self.patients is not None:
             # Named patients are looked up by the index on the patient (SQLite would scan the table
             # for a join with a CTE).
             placeholders = ", ".join(["%s"] * len(self.patients))
             conditions, params = f"{conditions} AND {alias}.patient_id IN ({placeholders})", [*params, *self.patients]
         elif self.district is not None:
-            # Only the district needs the join: a patient with a record in the range is active in it.
-            sql += f" JOIN scope ON scope.id = {alias}.patient_id"
-        return sql + " WHERE " + conditions.removeprefix(" AND "), params
+            # The district's records through their patient rows (the planner can then look them up
+            # by patient rather than hash a copy of the patients in scope): a voided patient's
+            # records are voided with her, and one with a record in the range is active in it.
+            owner = f"JOIN {PATIENT} owner ON owner.id = {alias}.patient_id"
+            conditions, params = f"owner.district_id = %s AND {conditions}", [_pk(self.district), *params]
+            return f"SELECT {listed} FROM {table} {alias} {owner} WHERE {conditions}", params
+        return f"SELECT {listed} FROM {table} {alias} WHERE {conditions}", params
 
     def _fu(self):
         return self._records(FOLLOWUP, "f", "visit_date", (
@@ -281,6 +296,11 @@ class Scope:
 _VISIT_ORDER = "visit_date, visit_number"
 
 
+def _pk(district):
+    """A District's primary key (or the key itself)."""
+    return district.pk if isinstance(district, District) else district
+
+
 # Her latest blood pressure (clinical.latest_blood_pressure) is found in the pass that counts her
 # follow-ups, with no window of its own: each complete reading becomes one integer that orders as
 # (visit date, visit number) and carries both values, so the largest is her latest reading. Days
@@ -306,9 +326,10 @@ def _bp_from_key(key):
 
 
 _LIVE_NEEDS = {
-    "scope": (),
-    "fu": ("scope",),
-    "dl": ("scope",),
+    "members": (),
+    "scope": ("members",),
+    "fu": (),
+    "dl": (),
     "readings": ("fu", "dl"),
     "hb_ends": ("readings",),
     "weight_ends": ("fu",),
