@@ -225,6 +225,9 @@ WHITENOISE_USE_FINDERS = True
 # WHO has no postpartum anaemia cut-off; programmes that use the non-pregnant 12.0 g/dL set it here.
 
 ANAEMIA_HB_CUTOFF_G_DL = float(os.environ.get("ANAEMIA_HB_CUTOFF_G_DL", "11.0"))
+# The FHIR API's system of the hospital's patient IDs (Patient.identifier.system): a URI (or
+# urn:oid:) the hospital owns, the same in every system that exchanges them.
+FHIR_PATIENT_ID_SYSTEM = os.environ.get("FHIR_PATIENT_ID_SYSTEM", "urn:maternal-health-records:patient-id")
 
 # --- Security headers and HTTPS -------------------------------------------------------------
 # Content-Security-Policy: scripts only from our own static files (no inline script: charts are

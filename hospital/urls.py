@@ -15,6 +15,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("hospital.api_urls")),
+    path("fhir/", include("patients.fhir.urls")),
 ]
 
 # Errors answer JSON under /api/ and the site's pages elsewhere.

@@ -66,6 +66,9 @@ RULES = [
     (r"api/(schema|docs)/", API_LOGGED_IN),
     (r"api/patients/.*/void/?", (401, 405, 405, 405, 403)),  # POST only (test_api covers who may)
     (r"api/.*", API_READ),
+    (r"fhir/metadata", API_LOGGED_IN),
+    (r"fhir/<path:path>", (401, 404, 404, 404, 404)),  # nothing there: an OperationOutcome
+    (r"fhir/.*", API_READ),
 ]
 
 # Downloads and error pages, beyond each route's page: (URL, what each role gets).
@@ -97,6 +100,12 @@ def concrete(route, ids):
     model = re.match(r"admin/(\w+)/(\w+)/", route)
     model = ".".join(model.groups()) if model else None
     url = route.replace("<str:patient_id>", "P001")
+    # The FHIR API: her Patient (a read and $everything), her Observations (a search), and a path
+    # that names nothing.
+    url = url.replace("<fhir_type:resource_type>/<fhir_id:resource_id>", "Patient/<fhir_id:resource_id>")
+    url = url.replace("<fhir_id:resource_id>", str(ids["patients.patient"]))
+    url = url.replace("<fhir_type:resource_type>", f"Observation?patient={ids['patients.patient']}")
+    url = url.replace("<path:path>", "no-such-thing")
     url = re.sub(r"deliveries/<int:(pk|delivery_id)>", f"deliveries/{ids['patients.delivery']}", url)
     url = re.sub(r"followups/<int:(pk|followup_id)>", f"followups/{ids['patients.followup']}", url)
     url = url.replace("<path:content_type_id>/<path:object_id>", f"{ids['content_type']}/{ids['patients.patient']}")
@@ -156,5 +165,6 @@ def test_the_leak_check_can_see_her_data(client, users, world):
     """The markers are on her record page, in the xlsx export and in the API: the check above looks
     where the data would be."""
     client.force_login(users["data_manager"])
-    for url in ("/patients/P001/", "/admin/patients/patient/export-workbook/", "/api/patients/P001"):
+    fhir = [f"/fhir/Patient/{world['patients.patient']}/$everything"]
+    for url in ("/patients/P001/", "/admin/patients/patient/export-workbook/", "/api/patients/P001", *fhir):
         assert all(marker in shown_text(client.get(url)) for marker in MARKERS), url

@@ -1,0 +1,262 @@
+"""The FHIR R4 API (/fhir/): every response validated by fhir.resources' R4B models, values equal
+to the records, searches and paging as FHIR clients use them, errors as OperationOutcomes, and the
+same logins, roles and audit as /api/."""
+
+import datetime
+
+import pytest
+from django.db import transaction
+from fhir.resources.R4B import get_fhir_model_class
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rest_framework.authtoken.models import Token
+
+from patients import voiding
+from patients.fhir import mapping
+from patients.models import AccessLog, Delivery
+from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
+
+pytestmark = pytest.mark.django_db
+
+D = datetime.date
+LOINC_HAEMOGLOBIN = f"{mapping.LOINC}|718-7"
+
+
+def valid(response, status=200):
+    """The response's resource, after checking its status, media type and shape (R4B models)."""
+    assert response.status_code == status, response.content[:500]
+    assert response["Content-Type"].startswith("application/fhir+json")
+    body = response.json()
+    get_fhir_model_class(body["resourceType"]).model_validate(body)
+    return body
+
+
+def entries(bundle, resource_type=None):
+    return [e["resource"] for e in bundle["entry"] if resource_type in (None, e["resource"]["resourceType"])]
+
+
+@pytest.fixture
+def sita(data_manager):
+    """A patient with two deliveries (one Caesarean) and three follow-ups (one voided)."""
+    patient = make_patient(patient_id="P100", name="Sita Gurung", village="Ward 4", condition="Anaemia in pregnancy")
+    first = make_delivery(patient, date_of_delivery=D(2023, 1, 5), haemoglobin_at_delivery=9.8, weight_at_delivery=60.5)
+    second = make_delivery(patient, date_of_delivery=D(2024, 3, 12), type_of_delivery=Delivery.Type.C_SECTION,
+                           haemoglobin_at_delivery=None)  # fmt: skip
+    make_followup(patient, visit_date=D(2023, 1, 20), haemoglobin_g_dl=10.4, weight_kg=58.0, bp_systolic=142,
+                  bp_diastolic=92, diagnosis="Mild anaemia, iron started")  # fmt: skip
+    make_followup(patient, visit_date=D(2024, 3, 20), haemoglobin_g_dl=11.6, weight_kg=None, diagnosis="")
+    voided = make_followup(patient, visit_date=D(2024, 4, 2), haemoglobin_g_dl=6.1)
+    voiding.void(voided, data_manager, "Entered on the wrong patient")
+    return {"patient": patient, "deliveries": (first, second), "voided": voided}
+
+
+@pytest.fixture
+def reader(client, clinician):
+    client.force_login(clinician)
+    return client
+
+
+def test_the_capability_statement_lists_exactly_what_is_served(reader):
+    statement = valid(reader.get("/fhir/metadata"))
+    assert statement["fhirVersion"] == mapping.FHIR_VERSION and statement["kind"] == "instance"
+    served = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert set(served) == set(mapping.SEARCH_PARAMETERS)
+    for resource_type, parameters in mapping.SEARCH_PARAMETERS.items():
+        named = {p["name"] for p in served[resource_type]["searchParam"]}
+        assert named == set(parameters) | {"_count", "_offset"}
+    assert [o["name"] for o in served["Patient"]["operation"]] == ["everything"]
+
+
+def test_a_patient_reads_with_her_identifier_name_and_address(reader, sita, settings):
+    settings.FHIR_PATIENT_ID_SYSTEM = "urn:oid:2.16.524.1.99.1"
+    patient = sita["patient"]
+    resource = valid(reader.get(f"/fhir/Patient/{patient.pk}"))
+    assert resource["id"] == str(patient.pk)
+    assert resource["identifier"] == [{"use": "usual", "system": "urn:oid:2.16.524.1.99.1", "value": "P100"}]
+    assert resource["name"] == [{"text": "Sita Gurung"}] and resource["gender"] == "female"
+    assert resource["address"] == [{"use": "home", "city": "Ward 4", "district": "Kaski"}]
+    log = AccessLog.objects.get()
+    assert (log.patient, log.what, log.user.username) == (patient, f"FHIR: Patient/{patient.pk}", "clinician")
+
+
+def test_haemoglobin_observations_are_her_readings_low_below_the_cutoff(reader, sita):
+    patient = sita["patient"]
+    bundle = valid(reader.get(f"/fhir/Observation?patient=Patient/{patient.pk}&code={LOINC_HAEMOGLOBIN}"))
+    readings = {(o["effectiveDateTime"], o["valueQuantity"]["value"]) for o in entries(bundle)}
+    assert readings == {("2023-01-05", 9.8), ("2023-01-20", 10.4), ("2024-03-20", 11.6)}  # not the voided 6.1
+    low = {o["effectiveDateTime"]: o.get("interpretation") for o in entries(bundle)}
+    assert low["2024-03-20"] is None
+    assert low["2023-01-05"] == [{"coding": [{"system": mapping.INTERPRETATION, "code": "L", "display": "Low"}],
+                                  "text": "Moderate anaemia"}]  # fmt: skip
+    assert low["2023-01-20"][0]["text"] == "Mild anaemia"
+    for observation in entries(bundle):
+        assert (
+            observation["valueQuantity"]["code"] == "g/dL" and observation["referenceRange"][0]["low"]["value"] == 11.0
+        )
+        assert observation["encounter"]["reference"].startswith(("Encounter/delivery-", "Encounter/followup-"))
+
+
+def test_each_measurement_has_its_loinc_code_unit_and_encounter(reader, sita):
+    patient = sita["patient"]
+    observations = entries(valid(reader.get(f"/fhir/Observation?patient={patient.pk}&_count=100")))
+    by_id = {o["id"]: o for o in observations}
+    first_delivery = sita["deliveries"][0]
+    weight = by_id[f"delivery-{first_delivery.pk}-weight"]
+    assert weight["code"]["coding"][0]["code"] == "29463-7"
+    assert weight["valueQuantity"] == {"value": 60.5, "unit": "kg", "system": mapping.UCUM, "code": "kg"}
+    assert weight["encounter"] == {"reference": f"Encounter/delivery-{first_delivery.pk}"}
+    panel = next(o for o in observations if o.get("effectiveDateTime") == "2023-01-20" and "component" in o)
+    assert [(c["code"]["coding"][0]["code"], c["valueQuantity"]["value"], c["valueQuantity"]["code"])
+            for c in panel["component"]] == [("8480-6", 142, "mm[Hg]"), ("8462-4", 92, "mm[Hg]")]  # fmt: skip
+    height = by_id[f"patient-{patient.pk}-height"]
+    assert height["valueQuantity"]["value"] == 152.0 and "effectiveDateTime" not in height
+    # Every measure of the table, and nothing it does not name (the follow-up without a weight has none).
+    codes = sorted(o["code"]["coding"][0]["code"] for o in observations)
+    assert codes == sorted(["718-7"] * 3 + ["29463-7"] * 3 + ["85354-9"] * 2 + ["8302-2"])
+
+
+def test_observations_search_by_code_and_date_with_prefixes(reader, sita):
+    url = f"/fhir/Observation?patient={sita['patient'].pk}&code=718-7,{mapping.LOINC}|29463-7"
+    dates = lambda query: sorted(o["effectiveDateTime"] for o in entries(valid(reader.get(url + query))))  # noqa: E731
+    assert dates("&date=ge2023-01-20&date=le2024-03-20") == ["2023-01-20", "2023-01-20", "2024-03-20"]
+    assert dates("&date=gt2023-01-20") == ["2024-03-20"]
+    assert dates("&date=2023-01-05") == ["2023-01-05", "2023-01-05"]
+    assert dates("&date=lt2023-01-05") == []
+    assert valid(reader.get(url.replace("718-7,", "http://other.org|"))).get("entry") == []
+
+
+def test_encounters_procedures_and_conditions_of_her_records(reader, sita):
+    patient = sita["patient"]
+    everything = valid(reader.get(f"/fhir/Patient/{patient.pk}/$everything"))
+    assert everything["type"] == "searchset" and everything["total"] == len(everything["entry"])
+    kinds = [r["resourceType"] for r in entries(everything)]
+    assert kinds.count("Patient") == 1 and kinds.count("Encounter") == 4 and kinds.count("Procedure") == 2
+    procedures = {p["performedDateTime"]: p["code"] for p in entries(everything, "Procedure")}
+    assert procedures["2024-03-12"]["coding"] == [{"system": mapping.SNOMED, "code": "11466000",
+                                                   "display": "Cesarean section"}]  # fmt: skip
+    assert procedures["2024-03-12"]["text"] == "Caesarean section"
+    assert procedures["2023-01-05"]["coding"][0]["code"] == "177184002"
+    conditions = sorted(c["code"]["text"] for c in entries(everything, "Condition"))
+    assert conditions == ["Anaemia in pregnancy", "Mild anaemia, iron started"]
+    # A search by type gives the same resources as $everything, and each reads alone.
+    for resource_type in ("Encounter", "Procedure", "Condition", "Observation"):
+        found = entries(valid(reader.get(f"/fhir/{resource_type}?patient={patient.pk}&_count=200")))
+        assert found == entries(everything, resource_type)
+        for resource in found:
+            assert valid(reader.get(f"/fhir/{resource_type}/{resource['id']}")) == resource
+
+
+def test_every_delivery_mode_has_its_snomed_procedure(reader):
+    patient = make_patient()
+    for day, mode in enumerate(Delivery.Type):
+        make_delivery(patient, date_of_delivery=D(2024, 1, day + 1), type_of_delivery=mode)
+    found = entries(valid(reader.get(f"/fhir/Procedure?patient={patient.pk}")))
+    assert [p["code"]["coding"][0]["code"] for p in found] == [mapping.DELIVERY_PROCEDURES[m][0] for m in Delivery.Type]
+
+
+def test_voided_records_and_patients_are_not_found(reader, sita, data_manager):
+    patient, voided = sita["patient"], sita["voided"]
+    assert valid(reader.get(f"/fhir/Encounter/followup-{voided.pk}"), 404)["issue"][0]["code"] == "not-found"
+    assert valid(reader.get(f"/fhir/Observation/followup-{voided.pk}-haemoglobin"), 404)
+    voiding.void(patient, data_manager, "Registered twice")
+    assert valid(reader.get(f"/fhir/Patient/{patient.pk}"), 404)
+    assert valid(reader.get(f"/fhir/Patient/{patient.pk}/$everything"), 404)
+    assert valid(reader.get("/fhir/Patient?identifier=P100"))["total"] == 0
+    assert valid(reader.get(f"/fhir/Observation?patient={patient.pk}"))["total"] == 0
+
+
+def test_patients_search_by_identifier_name_and_district(reader, sita, settings):
+    make_patient(patient_id="P200", name="Gita Sitaula")
+    make_patient(patient_id="P300", name="Sita Rai", district=make_district("Jhapa"))
+
+    def ids(query):
+        return sorted(p["identifier"][0]["value"] for p in entries(valid(reader.get(f"/fhir/Patient?{query}"))))
+
+    assert ids("identifier=P100") == ["P100"]
+    assert ids(f"identifier={settings.FHIR_PATIENT_ID_SYSTEM}|P100") == ["P100"]
+    assert ids("identifier=http://elsewhere.example|P100") == []
+    assert ids("name=sita") == ["P100", "P300"]  # starts with, any case
+    assert ids("name:contains=sita") == ["P100", "P200", "P300"]
+    assert ids("name:exact=sita rai") == [] and ids("name:exact=Sita Rai") == ["P300"]
+    assert ids("address-district=kas&name=sita") == ["P100"]
+    assert ids(f"_id={sita['patient'].pk}") == ["P100"]
+
+
+def test_a_search_pages_through_every_match_by_its_links(reader):
+    for n in range(7):
+        make_patient(patient_id=f"Q{n}", name=f"Kamala {n}")
+    seen, url = [], "/fhir/Patient?name=kamala&_count=3"
+    while url:
+        bundle = valid(reader.get(url))
+        assert bundle["total"] == 7
+        seen += [p["identifier"][0]["value"] for p in entries(bundle)]
+        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        url = following[0].removeprefix("http://testserver") if following else None
+    assert seen == [f"Q{n}" for n in range(7)]
+    assert valid(reader.get("/fhir/Patient?name=kamala&_count=0"))["entry"] == []
+
+
+def test_errors_are_operation_outcomes_with_the_right_status(client, reader, sita, no_role_user):
+    patient = sita["patient"]
+    assert valid(reader.get("/fhir/Patient/999999"), 404)["issue"][0]["code"] == "not-found"
+    assert valid(reader.get("/fhir/Specimen?patient=1"), 404)
+    assert valid(reader.get("/fhir/no/such/thing"), 404)
+    assert (
+        valid(reader.get(f"/fhir/Observation?patient={patient.pk}&date=yesterday"), 400)["issue"][0]["code"]
+        == "invalid"
+    )
+    assert valid(reader.get("/fhir/Observation?code=718-7"), 400)["issue"][0]["code"] == "required"
+    assert valid(reader.get("/fhir/Patient?_count=many"), 400)
+    # Unknown parameters: ignored, unless the client asks for strict handling.
+    assert valid(reader.get("/fhir/Patient?birthdate=2000-01-01"))["total"] == 1
+    strict = valid(reader.get("/fhir/Patient?birthdate=2000-01-01", HTTP_PREFER="handling=strict"), 400)
+    assert strict["issue"][0]["code"] == "not-supported" and "birthdate" in strict["issue"][0]["diagnostics"]
+    assert valid(reader.post("/fhir/Patient", {}, content_type="application/fhir+json"), 405)
+    reader.logout()
+    assert valid(client.get(f"/fhir/Patient/{patient.pk}"), 401)["issue"][0]["code"] == "login"
+    client.force_login(no_role_user)
+    refused = valid(client.get(f"/fhir/Patient/{patient.pk}/$everything"), 403)
+    assert refused["issue"][0]["code"] == "forbidden" and "Gurung" not in str(refused)
+
+
+def test_a_token_reads_as_the_api_does_and_json_is_offered_too(client, clinician, sita):
+    token = Token.objects.create(user=clinician).key
+    response = client.get(f"/fhir/Patient/{sita['patient'].pk}", HTTP_AUTHORIZATION=f"Token {token}",
+                          HTTP_ACCEPT="application/json")  # fmt: skip
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/json")
+    assert response.json()["identifier"][0]["value"] == "P100"
+    assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(("url", "queries"), [
+    ("/fhir/Patient/{pk}", 5),  # session, user, her permissions; the patient, the access log
+    ("/fhir/Observation?patient={pk}", 7),  # + her deliveries and her follow-ups
+    ("/fhir/Patient/{pk}/$everything", 7),
+    ("/fhir/Patient?name=sita", 5),  # session, user, permissions; the count, the page
+])  # fmt: skip
+def test_each_request_runs_a_fixed_number_of_queries(reader, sita, url, queries, django_assert_num_queries):
+    reader.get("/fhir/metadata")  # the session's first read of its user is not the request's own
+    with django_assert_num_queries(queries):
+        assert reader.get(url.format(pk=sita["patient"].pk)).status_code == 200
+
+
+reading = st.one_of(st.none(), st.floats(min_value=3.0, max_value=20.0).map(lambda v: round(v, 1)))
+day = st.dates(min_value=D(2015, 1, 1), max_value=D(2025, 12, 31))
+
+
+@given(delivery_readings=st.lists(st.tuples(day, reading), max_size=3, unique_by=lambda r: r[0]),
+       followup_readings=st.lists(st.tuples(day, reading), max_size=6))  # fmt: skip
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_her_haemoglobin_observations_are_exactly_her_readings(reader, delivery_readings, followup_readings):
+    with transaction.atomic():
+        patient = make_patient()
+        for when, value in delivery_readings:
+            make_delivery(patient, date_of_delivery=when, haemoglobin_at_delivery=value)
+        for when, value in followup_readings:
+            make_followup(patient, visit_date=when, haemoglobin_g_dl=value)
+        bundle = valid(reader.get(f"/fhir/Observation?patient={patient.pk}&code=718-7&_count=200"))
+        got = sorted((o["effectiveDateTime"], o["valueQuantity"]["value"]) for o in entries(bundle))
+        recorded = sorted((when.isoformat(), value) for when, value in delivery_readings + followup_readings
+                          if value is not None)  # fmt: skip
+        assert got == recorded and bundle["total"] == len(recorded)
+        transaction.set_rollback(True)
