@@ -137,7 +137,10 @@ class Scope:
             # by patient rather than hash a copy of the patients in scope): a voided patient's
             # records are voided with her, and one with a record in the range is active in it.
             owner = f"JOIN {PATIENT} owner ON owner.id = {alias}.patient_id"
-            conditions, params = f"owner.district_id = %s AND {conditions}", [_pk(self.district), *params]
+            conditions, params = (
+                f"owner.district_id = %s AND {conditions}",
+                [getattr(self.district, "pk", self.district), *params],
+            )
             return f"SELECT {listed} FROM {table} {alias} {owner} WHERE {conditions}", params
         return f"SELECT {listed} FROM {table} {alias} WHERE {conditions}", params
 
@@ -294,11 +297,6 @@ class Scope:
 
 
 _VISIT_ORDER = "visit_date, visit_number"
-
-
-def _pk(district):
-    """A District's primary key (or the key itself)."""
-    return district.pk if isinstance(district, District) else district
 
 
 # Her latest blood pressure (clinical.latest_blood_pressure) is found in the pass that counts her

@@ -20,46 +20,65 @@ INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpreta
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 
+OBSERVATION_CATEGORIES = {"vital-signs": "Vital Signs", "laboratory": "Laboratory"}
+# How a UCUM unit is written for people (valueQuantity.unit); any other is written as its code.
+UNIT_WORDS = {"mm[Hg]": "mmHg"}
+
+
+@dataclass(frozen=True)
+class Code:
+    """A kind of Observation: its LOINC code and long name, its UCUM unit, its category, and for a
+    panel its components' (column, LOINC code, LOINC name)."""
+
+    code: str
+    display: str
+    unit: str
+    category: str  # observation-category: vital-signs or laboratory
+    components: tuple = ()
+
+
+HAEMOGLOBIN = "haemoglobin"
+# By name: the last part of an Observation's id.
+CODES = {
+    HAEMOGLOBIN: Code("718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", "laboratory"),
+    "weight": Code("29463-7", "Body weight", "kg", "vital-signs"),
+    "height": Code("8302-2", "Body height", "cm", "vital-signs"),
+    "blood-pressure": Code("85354-9", "Blood pressure panel with all children optional", "mm[Hg]", "vital-signs", (
+        ("bp_systolic", "8480-6", "Systolic blood pressure"),
+        ("bp_diastolic", "8462-4", "Diastolic blood pressure"),
+    )),
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Measure:
-    """One kind of Observation: a recorded value (or, for a panel, values: `components`) of one kind
-    of record (`record`: patient, delivery or followup), under its LOINC code, in its UCUM unit."""
+    """Where one kind of Observation (CODES[name]) is recorded: a column of one kind of record
+    (patient, delivery or followup), or a panel's columns (its components)."""
 
-    name: str  # the last part of the Observation's id, and its code's text
+    name: str
     record: str
-    column: str | None  # None for a panel
-    code: str
-    display: str  # LOINC's long name
-    unit: str  # UCUM
-    category: str  # observation-category: vital-signs or laboratory
-    components: tuple = ()  # a panel's (column, LOINC code, LOINC name)
+    column: str | None = None  # None for a panel
+
+    @property
+    def code(self):
+        return CODES[self.name]
 
     @property
     def columns(self):
-        return tuple(column for column, _, _ in self.components) if self.components else (self.column,)
+        return tuple(column for column, _, _ in self.code.components) or (self.column,)
 
-
-OBSERVATION_CATEGORIES = {"vital-signs": "Vital Signs", "laboratory": "Laboratory"}
-
-HAEMOGLOBIN = "haemoglobin"
-_HAEMOGLOBIN = (HAEMOGLOBIN, "718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", "laboratory")
-_WEIGHT = ("weight", "29463-7", "Body weight", "kg", "vital-signs")
-_BLOOD_PRESSURE_PANEL = ("85354-9", "Blood pressure panel with all children optional", "mm[Hg]", "vital-signs")
 
 # Every measurement, by the record that holds it. A patient's own weight and height are as recorded
 # on her registration (no date: the Observation has no effective date).
 MEASURES = (
-    Measure(_HAEMOGLOBIN[0], "followup", "haemoglobin_g_dl", *_HAEMOGLOBIN[1:]),
-    Measure(_WEIGHT[0], "followup", "weight_kg", *_WEIGHT[1:]),
-    Measure("blood-pressure", "followup", None, *_BLOOD_PRESSURE_PANEL, components=(
-        ("bp_systolic", "8480-6", "Systolic blood pressure"),
-        ("bp_diastolic", "8462-4", "Diastolic blood pressure"),
-    )),
-    Measure(_HAEMOGLOBIN[0], "delivery", "haemoglobin_at_delivery", *_HAEMOGLOBIN[1:]),
-    Measure(_WEIGHT[0], "delivery", "weight_at_delivery", *_WEIGHT[1:]),
-    Measure(_WEIGHT[0], "patient", "weight_kg", *_WEIGHT[1:]),
-    Measure("height", "patient", "height_cm", "8302-2", "Body height", "cm", "vital-signs"),
-)  # fmt: skip
+    Measure(HAEMOGLOBIN, "followup", "haemoglobin_g_dl"),
+    Measure("weight", "followup", "weight_kg"),
+    Measure("blood-pressure", "followup"),
+    Measure(HAEMOGLOBIN, "delivery", "haemoglobin_at_delivery"),
+    Measure("weight", "delivery", "weight_at_delivery"),
+    Measure("weight", "patient", "weight_kg"),
+    Measure("height", "patient", "height_cm"),
+)
 
 # The mode of a delivery as a Procedure's code (SNOMED CT), as the German maternity record
 # (KBV Mutterpass, birth mode) codes the same three.

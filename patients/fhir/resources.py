@@ -7,21 +7,30 @@ Observation's adds its measure (`followup-12-haemoglobin`). Voided records are n
 callers read them through the managers that leave them out.
 """
 
+import datetime
 import re
 
 from django.conf import settings
 
-from patients import clinical
+from patients import clinical, labels
 from patients.fhir import mapping
+from patients.models import DeliveryQuerySet, FollowUpQuerySet
 
-# A resource id of ours: the record, its primary key and, for an Observation or Condition, what of it.
-_RECORD_ID = re.compile(r"^(patient|delivery|followup)-([1-9][0-9]{0,17})(?:-([a-z-]+))?$")
+# A resource id of ours: the record and its primary key, then for an Observation or Condition what of it.
+_RECORD_ID = re.compile(r"^(patient|delivery|followup)-([0-9]+)(?:-[a-z-]+)?$")
 
 
 def parse_record_id(resource_id):
-    """(record, pk, part) of an id built here (part None for an Encounter's or Procedure's); None if not ours."""
+    """(record, pk) of an id built here; None if it is not one of ours."""
     match = _RECORD_ID.match(resource_id)
-    return None if match is None else (match[1], int(match[2]), match[3])
+    pk = None if match is None else as_pk(match[2])
+    return None if pk is None else (match[1], pk)
+
+
+def as_pk(text):
+    """A primary key written in an id or a search, or None: digits only, and small enough for a
+    database's 64-bit integer (a longer number is nobody's)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def reference(resource_type, resource_id):
@@ -71,8 +80,8 @@ def record_resources(patient_record, deliveries, followups):
     return resources
 
 
-# The date of each kind of record: its resources' date.
-RECORD_DATES = {"delivery": "date_of_delivery", "followup": "visit_date"}
+# The date of each kind of record (its resources' date), as its queryset's between() reads it.
+RECORD_DATES = {"delivery": DeliveryQuerySet.date_field, "followup": FollowUpQuerySet.date_field}
 
 
 def record_date(record_name, row):
@@ -110,38 +119,48 @@ def _procedure(row, subject):
     }  # fmt: skip
 
 
+def resource_date(resource):
+    """The date a record's resource is dated by (as written by the builders here), or None."""
+    text = resource.get("effectiveDateTime") or resource.get("performedDateTime") or resource.get("recordedDate")
+    if text is None and "period" in resource:
+        text = resource["period"]["start"]
+    return None if text is None else datetime.date.fromisoformat(text)
+
+
 def _quantity(value, unit):
-    return {"value": value, "unit": "mmHg" if unit == "mm[Hg]" else unit, "system": mapping.UCUM, "code": unit}
+    return {"value": value, "unit": mapping.UNIT_WORDS.get(unit, unit), "system": mapping.UCUM, "code": unit}
 
 
 def _observation(measure, row, subject):
-    record_id = f"{measure.record}-{row.pk}"
+    record_id, kind = f"{measure.record}-{row.pk}", measure.code
     resource = {
         "resourceType": "Observation",
         "id": f"{record_id}-{measure.name}",
         "status": "final",
-        "category": [{"coding": [{"system": mapping.OBSERVATION_CATEGORY, "code": measure.category,
-                                  "display": mapping.OBSERVATION_CATEGORIES[measure.category]}]}],
-        "code": {"coding": [{"system": mapping.LOINC, "code": measure.code, "display": measure.display}],
-                 "text": measure.display},
+        "category": [{"coding": [{"system": mapping.OBSERVATION_CATEGORY, "code": kind.category,
+                                  "display": mapping.OBSERVATION_CATEGORIES[kind.category]}]}],
+        "code": _loinc(kind.code, kind.display),
         "subject": subject,
     }  # fmt: skip
     if measure.record != "patient":
         resource["encounter"] = reference("Encounter", record_id)
         resource["effectiveDateTime"] = record_date(measure.record, row).isoformat()
-    if measure.components:
+    if kind.components:
         resource["component"] = [
-            {"code": {"coding": [{"system": mapping.LOINC, "code": code, "display": display}], "text": display},
-             "valueQuantity": _quantity(getattr(row, column), measure.unit)}
-            for column, code, display in measure.components
+            {"code": _loinc(code, display), "valueQuantity": _quantity(getattr(row, column), kind.unit)}
+            for column, code, display in kind.components
             if getattr(row, column) is not None
-        ]  # fmt: skip
+        ]
         return resource
     value = getattr(row, measure.column)
-    resource["valueQuantity"] = _quantity(value, measure.unit)
+    resource["valueQuantity"] = _quantity(value, kind.unit)
     if measure.name == mapping.HAEMOGLOBIN:
         resource.update(_haemoglobin_reading(value))
     return resource
+
+
+def _loinc(code, display):
+    return {"coding": [{"system": mapping.LOINC, "code": code, "display": display}], "text": display}
 
 
 def _haemoglobin_reading(value):
@@ -157,8 +176,7 @@ def _haemoglobin_reading(value):
         }],
     }  # fmt: skip
     if clinical.is_anaemic(value):
-        band = clinical.anaemia_severity(value)
-        words = next(rule.label for rule in clinical.SEVERITY_BANDS if rule.code == band)
+        words = labels.SEVERITY[clinical.anaemia_severity(value)]
         reading["interpretation"] = [{"coding": [{"system": mapping.INTERPRETATION, "code": "L", "display": "Low"}],
                                       "text": words}]  # fmt: skip
     return reading

@@ -33,5 +33,5 @@ urlpatterns = [
     path("Patient/<fhir_id:resource_id>/$everything", views.EverythingView.as_view(), name="everything"),
     path("<fhir_type:resource_type>", views.SearchView.as_view(), name="search"),
     path("<fhir_type:resource_type>/<fhir_id:resource_id>", views.ReadView.as_view(), name="read"),
-    path("<path:path>", views.not_found, name="not_found"),
+    path("<path:path>", views.NotFoundView.as_view(), name="not_found"),
 ]

@@ -9,6 +9,7 @@ tokens and roles, audited as the API's reads of a patient are. Errors are Operat
 """
 
 import datetime
+import operator
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -32,7 +33,8 @@ RECORD_PERMISSIONS = ("patients.view_patient", "patients.view_delivery", "patien
 DEFAULT_COUNT, MAX_COUNT = 20, 200
 # Parameters every search takes, besides its own (mapping.SEARCH_PARAMETERS).
 PAGING_PARAMETERS = ("_count", "_offset", "_format")
-DATE_PREFIXES = ("eq", "ge", "gt", "le", "lt")
+# A date search's prefixes (http://hl7.org/fhir/search.html#prefix) and what each asks of a date.
+DATE_PREFIXES = {"eq": operator.eq, "ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
 
 
 class FHIRRenderer(JSONRenderer):
@@ -175,7 +177,7 @@ def _read(resource_type, resource_id):
     parsed = resources.parse_record_id(resource_id)
     if parsed is None:
         return None, None
-    record_name, pk, _ = parsed
+    record_name, pk = parsed
     model = {"patient": Patient, "delivery": Delivery, "followup": FollowUp}[record_name]
     row = model.objects.filter(pk=pk).first()
     if row is None:
@@ -197,9 +199,8 @@ def _read(resource_type, resource_id):
 
 def _patient(resource_id):
     """The patient (not voided) with this FHIR id, or None."""
-    if not resource_id.isascii() or not resource_id.isdigit() or len(resource_id) > 18:
-        return None
-    return Patient.objects.select_related("district").filter(pk=int(resource_id)).first()
+    pk = resources.as_pk(resource_id)
+    return None if pk is None else Patient.objects.select_related("district").filter(pk=pk).first()
 
 
 class SearchView(FHIRView):
@@ -294,10 +295,9 @@ def _paging(parameters):
         values = parameters.get(name)
         if not values:
             return default
-        text = values[-1]
-        if not text.isascii() or not text.isdigit():
-            raise SearchError(f"{name} must be a whole number, not '{text[:50]}'.")
-        value = int(text[:12])
+        value = resources.as_pk(values[-1])
+        if value is None:
+            raise SearchError(f"{name} must be a whole number, not '{values[-1][:50]}'.")
         return value if most is None else min(value, most)
 
     return number("_count", DEFAULT_COUNT, MAX_COUNT), number("_offset", 0)
@@ -316,8 +316,7 @@ def _search_patients(parameters, count, offset):
 
 def _patient_filter(patients, base, modifier, value):
     if base == "_id":
-        pks = [int(v) for v in value.split(",") if v.isascii() and v.isdigit() and len(v) <= 18]
-        return patients.filter(pk__in=pks)
+        return patients.filter(pk__in=[pk for pk in map(resources.as_pk, value.split(",")) if pk is not None])
     if base == "identifier":
         system, bar, code = value.rpartition("|")
         if bar and system and system != settings.FHIR_PATIENT_ID_SYSTEM:
@@ -349,7 +348,7 @@ def _matches(resource, parameters):
         for value in values:
             if name == "code" and not _has_code(resource, value):
                 return False
-            if name == "date" and not _in_dates(_resource_date(resource), value):
+            if name == "date" and not _in_dates(resources.resource_date(resource), value):
                 return False
     return True
 
@@ -363,33 +362,19 @@ def _has_code(resource, value):
     return False
 
 
-def _resource_date(resource):
-    text = resource.get("effectiveDateTime") or resource.get("performedDateTime") or resource.get("recordedDate")
-    if text is None and "period" in resource:
-        text = resource["period"]["start"]
-    return None if text is None else datetime.date.fromisoformat(text)
-
-
 def _in_dates(day, value):
+    """Whether `day` meets a date search's value: a date after an optional prefix (eq by default)."""
     prefix = value[:2] if value[:2] in DATE_PREFIXES else "eq"
-    text = value[2:] if value[:2] in DATE_PREFIXES else value
     try:
-        wanted = datetime.date.fromisoformat(text)
+        wanted = datetime.date.fromisoformat(value.removeprefix(prefix))
     except ValueError:
         raise SearchError(f"date must be a date (YYYY-MM-DD) after an optional prefix, not '{value[:50]}'.") from None
-    if day is None:
-        return False
-    return {"eq": day == wanted, "ge": day >= wanted, "gt": day > wanted, "le": day <= wanted, "lt": day < wanted}[
-        prefix
-    ]
+    return day is not None and DATE_PREFIXES[prefix](day, wanted)
 
 
-def not_found(request, path=""):
+class NotFoundView(FHIRView):
     """Anything else under /fhir/: an OperationOutcome, not the site's 404 page."""
-    return _NotFoundView.as_view()(request, path=path)
 
-
-class _NotFoundView(FHIRView):
     permission_classes = [IsAuthenticated]
 
     def get(self, request, path):

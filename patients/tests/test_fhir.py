@@ -194,6 +194,8 @@ def test_a_search_pages_through_every_match_by_its_links(reader):
         url = following[0].removeprefix("http://testserver") if following else None
     assert seen == [f"Q{n}" for n in range(7)]
     assert valid(reader.get("/fhir/Patient?name=kamala&_count=0"))["entry"] == []
+    most = valid(reader.get("/fhir/Patient?name=kamala&_count=5000"))  # capped at the most a page holds
+    assert len(most["entry"]) == 7 and "_count=200" in most["link"][0]["url"]
 
 
 def test_errors_are_operation_outcomes_with_the_right_status(client, reader, sita, no_role_user):
@@ -207,6 +209,12 @@ def test_errors_are_operation_outcomes_with_the_right_status(client, reader, sit
     )
     assert valid(reader.get("/fhir/Observation?code=718-7"), 400)["issue"][0]["code"] == "required"
     assert valid(reader.get("/fhir/Patient?_count=many"), 400)
+    assert valid(reader.get("/fhir/Patient?_offset=" + "9" * 19), 400)  # no integer the database holds
+    assert valid(reader.get(f"/fhir/Observation/followup-{'9' * 19}-haemoglobin"), 404)
+    assert valid(reader.get("/fhir/Encounter/visit-1"), 404)
+    assert valid(reader.get(f"/fhir/Encounter?patient={patient.pk}&date=ge01/02/2024"), 400)
+    # A patient reference that names nobody: nothing matches.
+    assert valid(reader.get("/fhir/Observation?patient=Patient/someone"))["total"] == 0
     # Unknown parameters: ignored, unless the client asks for strict handling.
     assert valid(reader.get("/fhir/Patient?birthdate=2000-01-01"))["total"] == 1
     strict = valid(reader.get("/fhir/Patient?birthdate=2000-01-01", HTTP_PREFER="handling=strict"), 400)
