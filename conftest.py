@@ -2,7 +2,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 
 from patients import figures, roles, writes
-from patients.models import AccessLog, ImportBatch, ValueAlias
+from patients.models import AccessLog, BulkExport, ImportBatch, ValueAlias
 from patients.tests.factories import make_delivery, make_followup, make_patient, make_user
 
 # Browser tests live in their own module; these settings apply to them (pytest-playwright).
@@ -108,4 +108,9 @@ def world(users):
     for record in (patient, delivery, followup):  # a version of each in its history
         ids[f"patients.{record._meta.model_name}.version"] = record.history.first().history_id
     ids["content_type"] = ContentType.objects.get_for_model(patient).pk
+    # The administrator's FHIR bulk export, whose status and files only she may read.
+    export = BulkExport.objects.create(
+        requested_by=users["administrator"], resource_types=["Patient"], request_url="http://testserver/fhir/$export"
+    )
+    ids["patients.bulkexport"] = export.pk
     return ids

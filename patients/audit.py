@@ -14,15 +14,28 @@ def log_view(request, patient, what):
     _log(request, AccessKind.VIEW, what, patient=patient)
 
 
+def log_views(request, patients, what):
+    """`request.user` saw each of `patients` (e.g. in a search's answer): one row each, one INSERT."""
+    rows = [_row(request, AccessKind.VIEW, what, patient=patient) for patient in patients]
+    AccessLog.objects.bulk_create(rows)
+
+
 def log_export(request, what, rows=None, patient=None):
-    """`request.user` (or a command, when request is None) exported `rows` records through `what`."""
-    _log(request, AccessKind.EXPORT, what, rows=rows, patient=patient)
+    """`request.user` (or a command, when request is None) exported `rows` records through `what`;
+    the AccessLog row."""
+    return _log(request, AccessKind.EXPORT, what, rows=rows, patient=patient)
 
 
 def _log(request, kind, what, patient=None, rows=None):
+    row = _row(request, kind, what, patient=patient, rows=rows)
+    row.save()
+    return row
+
+
+def _row(request, kind, what, patient=None, rows=None):
     user = getattr(request, "user", None)
     user = user if user is not None and user.is_authenticated else None
-    AccessLog.objects.create(
+    return AccessLog(
         user=user,
         username=user.get_username() if user else "",
         kind=kind,

@@ -7,6 +7,7 @@ same rules friendlier messages on the way in.
 """
 
 import datetime
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -860,6 +861,24 @@ class AccessLog(models.Model):
 
     def __str__(self):
         return f"{self.username or 'someone'} {self.get_kind_display().lower()} {self.patient_ref}".strip()
+
+
+class BulkExport(models.Model):
+    """A FHIR bulk export an administrator asked for (GET /fhir/$export): which resource types, by
+    whom and when. Its NDJSON files are written as they are downloaded (patients.fhir.bulk), by the
+    user who asked, until it expires or she cancels it (which deletes it; the access log keeps it)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    resource_types = models.JSONField(help_text="The resource types asked for, one NDJSON file each.")
+    request_url = models.CharField(max_length=2000, help_text="The kick-off request, as the manifest repeats it.")
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self):
+        return f"FHIR export {self.pk} by {self.requested_by}"
 
 
 def history_reason(text):

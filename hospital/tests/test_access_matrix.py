@@ -67,7 +67,10 @@ RULES = [
     (r"api/patients/.*/void/?", (401, 405, 405, 405, 403)),  # POST only (test_api covers who may)
     (r"api/.*", API_READ),
     (r"fhir/metadata", API_LOGGED_IN),
-    (r"fhir/<path:path>", (401, 404, 404, 404, 404)),  # nothing there: an OperationOutcome
+    # A bulk export of every record: administrators only, and its status and files hers alone.
+    (r"fhir/\$export", (401, 403, 403, 202, 403)),
+    (r"fhir/\$export-(status|file)/.*", (401, 403, 403, 200, 403)),
+    (r"fhir/(<path:path>)?", (401, 404, 404, 404, 404)),  # nothing there: an OperationOutcome
     (r"fhir/.*", API_READ),
 ]
 
@@ -100,8 +103,10 @@ def concrete(route, ids):
     model = re.match(r"admin/(\w+)/(\w+)/", route)
     model = ".".join(model.groups()) if model else None
     url = route.replace("<str:patient_id>", "P001")
-    # The FHIR API: her Patient (a read and $everything), her Observations (a search), and a path
-    # that names nothing.
+    # The FHIR API: her Patient (a read and $everything), her Observations (a search), the
+    # administrator's bulk export (its Patient file), and a path that names nothing.
+    url = url.replace("<uuid:export_id>", str(ids["patients.bulkexport"]))
+    url = url.replace("<fhir_type:resource_type>.ndjson", "Patient.ndjson")
     url = url.replace("<fhir_type:resource_type>/<fhir_id:resource_id>", "Patient/<fhir_id:resource_id>")
     url = url.replace("<fhir_id:resource_id>", str(ids["patients.patient"]))
     url = url.replace("<fhir_type:resource_type>", f"Observation?patient={ids['patients.patient']}")

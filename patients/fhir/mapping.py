@@ -110,17 +110,26 @@ SEARCH_PARAMETERS = {
         "address-district": ("string", "Her district starts with this"),
     },
     "Observation": {
-        "patient": ("reference", "Required: Patient/<id> or <id>"),
+        "patient": ("reference", "Required (or subject): Patient/<id> or <id>"),
+        "subject": ("reference", "The same as patient"),
         "code": ("token", "LOINC code, system|code or code; several separated by commas"),
-        "date": ("date", "Date of the reading, with the prefix eq, ge, gt, le or lt; may repeat"),
+        "date": (
+            "date",
+            "Date of the reading (YYYY, YYYY-MM or YYYY-MM-DD) after eq, ne, ge, gt, le or lt; may repeat",
+        ),
     },
     "Encounter": {
-        "patient": ("reference", "Required: Patient/<id> or <id>"),
+        "patient": ("reference", "Required (or subject): Patient/<id> or <id>"),
+        "subject": ("reference", "The same as patient"),
         "date": ("date", "Date of the visit or delivery, with a prefix; may repeat"),
     },
     "Procedure": {
-        "patient": ("reference", "Required: Patient/<id> or <id>"),
+        "patient": ("reference", "Required (or subject): Patient/<id> or <id>"),
+        "subject": ("reference", "The same as patient"),
         "date": ("date", "Date of the delivery, with a prefix; may repeat"),
     },
-    "Condition": {"patient": ("reference", "Required: Patient/<id> or <id>")},
+    "Condition": {
+        "patient": ("reference", "Required (or subject): Patient/<id> or <id>"),
+        "subject": ("reference", "The same as patient"),
+    },
 }

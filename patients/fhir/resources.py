@@ -59,24 +59,40 @@ def patient(record):
     return resource
 
 
-def record_resources(patient_record, deliveries, followups):
-    """Every resource of a patient's records but the Patient: her Encounters, Procedures,
-    Observations and Conditions, each kind in the order of its records' dates."""
+# The record types other than Patient, each with the kinds of record (patient, delivery, followup)
+# it is built from: an export of one type reads only these.
+RECORDS_READ = {
+    "Encounter": tuple(mapping.ENCOUNTERS),
+    "Procedure": ("delivery",),
+    "Observation": tuple(dict.fromkeys(measure.record for measure in mapping.MEASURES)),
+    "Condition": tuple(dict.fromkeys(record_name for record_name, *_ in mapping.CONDITIONS)),
+}
+# The order of a patient's records of each kind, and so of their resources: by date.
+RECORD_ORDER = {"delivery": ("date_of_delivery", "pk"), "followup": ("visit_date", "visit_number", "pk")}
+
+
+def record_resources(patient_record, deliveries, followups, types=RECORDS_READ):
+    """The resources of `types` (all but the Patient by default) of a patient's records: her
+    Encounters, Procedures, Observations and Conditions, each kind in her records' RECORD_ORDER."""
     subject = reference("Patient", patient_record.pk)
     records = {"patient": [patient_record], "delivery": list(deliveries), "followup": list(followups)}
     resources = []
-    for record_name, rows in records.items():
-        if record_name in mapping.ENCOUNTERS:
-            resources += [_encounter(record_name, row, subject) for row in rows]
-    resources += [_procedure(row, subject) for row in records["delivery"]]
-    for measure in mapping.MEASURES:
-        for row in records[measure.record]:
-            if any(getattr(row, column) is not None for column in measure.columns):
-                resources.append(_observation(measure, row, subject))
-    for record_name, column, category, display in mapping.CONDITIONS:
-        for row in records[record_name]:
-            if getattr(row, column).strip():
-                resources.append(_condition(record_name, column, category, display, row, subject))
+    if "Encounter" in types:
+        for record_name, rows in records.items():
+            if record_name in mapping.ENCOUNTERS:
+                resources += [_encounter(record_name, row, subject) for row in rows]
+    if "Procedure" in types:
+        resources += [_procedure(row, subject) for row in records["delivery"]]
+    if "Observation" in types:
+        for measure in mapping.MEASURES:
+            for row in records[measure.record]:
+                if any(getattr(row, column) is not None for column in measure.columns):
+                    resources.append(_observation(measure, row, subject))
+    if "Condition" in types:
+        for record_name, column, category, display in mapping.CONDITIONS:
+            for row in records[record_name]:
+                if getattr(row, column).strip():
+                    resources.append(_condition(record_name, column, category, display, row, subject))
     return resources
 
 

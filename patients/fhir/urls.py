@@ -29,7 +29,15 @@ register_converter(ResourceId, "fhir_id")
 app_name = "fhir"
 
 urlpatterns = [
+    path("", views.NotFoundView.as_view(), {"path": ""}, name="base"),
     path("metadata", views.CapabilityStatementView.as_view(), name="metadata"),
+    path("$export", views.ExportView.as_view(), name="export"),
+    path("$export-status/<uuid:export_id>", views.ExportStatusView.as_view(), name="export_status"),
+    path(
+        "$export-file/<uuid:export_id>/<fhir_type:resource_type>.ndjson",
+        views.ExportFileView.as_view(),
+        name="export_file",
+    ),  # fmt: skip
     path("Patient/<fhir_id:resource_id>/$everything", views.EverythingView.as_view(), name="everything"),
     path("<fhir_type:resource_type>", views.SearchView.as_view(), name="search"),
     path("<fhir_type:resource_type>/<fhir_id:resource_id>", views.ReadView.as_view(), name="read"),

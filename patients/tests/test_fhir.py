@@ -3,18 +3,21 @@ to the records, searches and paging as FHIR clients use them, errors as Operatio
 same logins, roles and audit as /api/."""
 
 import datetime
+import json
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 
-from patients import voiding
-from patients.fhir import mapping
-from patients.models import AccessLog, Delivery
-from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
+from patients import roles, voiding
+from patients.fhir import bulk, mapping, views
+from patients.models import AccessLog, BulkExport, Delivery
+from patients.tests.factories import make_delivery, make_district, make_followup, make_patient, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -175,10 +178,13 @@ def test_patients_search_by_identifier_name_and_district(reader, sita, settings)
     assert ids("identifier=P100") == ["P100"]
     assert ids(f"identifier={settings.FHIR_PATIENT_ID_SYSTEM}|P100") == ["P100"]
     assert ids("identifier=http://elsewhere.example|P100") == []
-    assert ids("name=sita") == ["P100", "P300"]  # starts with, any case
-    assert ids("name:contains=sita") == ["P100", "P200", "P300"]
+    make_patient(patient_id="P400", name="Anisita Tamang")
+    assert ids("name=sita") == ["P100", "P200", "P300"]  # her name or a word of it starts so, any case
+    assert ids("name=gurung") == ["P100"]
+    assert ids("name:contains=sita") == ["P100", "P200", "P300", "P400"]
     assert ids("name:exact=sita rai") == [] and ids("name:exact=Sita Rai") == ["P300"]
-    assert ids("address-district=kas&name=sita") == ["P100"]
+    assert ids("address-district=kas&name=sita") == ["P100", "P200"]
+    assert ids("address-district=jha&name=sita") == ["P300"]
     assert ids(f"_id={sita['patient'].pk}") == ["P100"]
 
 
@@ -240,7 +246,7 @@ def test_a_token_reads_as_the_api_does_and_json_is_offered_too(client, clinician
     ("/fhir/Patient/{pk}", 5),  # session, user, her permissions; the patient, the access log
     ("/fhir/Observation?patient={pk}", 7),  # + her deliveries and her follow-ups
     ("/fhir/Patient/{pk}/$everything", 7),
-    ("/fhir/Patient?name=sita", 5),  # session, user, permissions; the count, the page
+    ("/fhir/Patient?name=sita", 6),  # session, user, permissions; the count, the page, the access log
 ])  # fmt: skip
 def test_each_request_runs_a_fixed_number_of_queries(reader, sita, url, queries, django_assert_num_queries):
     reader.get("/fhir/metadata")  # the session's first read of its user is not the request's own
@@ -268,3 +274,215 @@ def test_her_haemoglobin_observations_are_exactly_her_readings(reader, delivery_
                           if value is not None)  # fmt: skip
         assert got == recorded and bundle["total"] == len(recorded)
         transaction.set_rollback(True)
+
+
+# Bulk export ($export): the kick-off, the status, the NDJSON files.
+
+
+@pytest.fixture
+def exporter(client, administrator):
+    client.force_login(administrator)
+    return client
+
+
+def kick_off(client, query="", status=202, prefer="respond-async"):
+    response = client.get(f"/fhir/$export{query}", HTTP_ACCEPT="application/fhir+json", HTTP_PREFER=prefer)
+    body = valid(response, status)
+    return response, body
+
+
+def ndjson(client, url):
+    """The resources of an export's file, each validated; the response streams."""
+    response = client.get(url.removeprefix("http://testserver"), HTTP_ACCEPT="application/fhir+ndjson")
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"] == "application/fhir+ndjson"
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    found = [json.loads(line) for line in lines]
+    for resource in found:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    return found
+
+
+def test_a_bulk_export_gives_every_resource_of_every_patient_in_rounds(exporter, sita, data_manager, monkeypatch):
+    monkeypatch.setattr(bulk, "PATIENTS_PER_ROUND", 2)  # several rounds with five patients
+    others = [make_patient(patient_id=f"B{n}") for n in range(4)]
+    for n, patient in enumerate(others):
+        make_followup(patient, visit_date=D(2024, 5, n + 1), haemoglobin_g_dl=8.0 + n, diagnosis=f"Note {n}")
+    voiding.void(others[-1], data_manager, "Registered twice")
+    response, outcome = kick_off(exporter)
+    assert outcome["issue"][0]["severity"] == "information"
+    status_url = response["Content-Location"]
+    manifest = exporter.get(status_url.removeprefix("http://testserver"))
+    assert manifest.status_code == 200 and manifest["Content-Type"] == "application/json" and manifest["Expires"]
+    body = manifest.json()
+    assert body["requiresAccessToken"] is True and body["error"] == []
+    assert body["request"] == "http://testserver/fhir/$export"
+    assert [output["type"] for output in body["output"]] == list(bulk.RESOURCE_TYPES)
+    exported = [resource for output in body["output"] for resource in ndjson(exporter, output["url"])]
+    # Exactly what $everything gives for each patient not voided, type by type.
+    expected = []
+    for resource_type in bulk.RESOURCE_TYPES:
+        for patient in [sita["patient"], *others[:-1]]:
+            everything = valid(exporter.get(f"/fhir/Patient/{patient.pk}/$everything"))
+            expected += entries(everything, resource_type)
+    assert exported == expected
+    assert {r["subject"]["reference"] for r in exported if "subject" in r} == {
+        f"Patient/{p.pk}" for p in [sita["patient"], *others[:-1]]
+    }
+    # The access log: who asked, and each file with the number of resources it held.
+    logs = AccessLog.objects.filter(kind=AccessLog.Kind.EXPORT).order_by("at", "pk")
+    assert [(log.user.username, log.rows) for log in logs] == [("administrator", None)] + [
+        ("administrator", len(entries_of)) for entries_of in
+        ([r for r in exported if r["resourceType"] == t] for t in bulk.RESOURCE_TYPES)
+    ]  # fmt: skip
+
+
+def test_an_export_of_some_types_and_its_refusals(exporter, sita):
+    response, _ = kick_off(exporter, "?_type=Observation,Patient&_outputFormat=application/fhir%2Bndjson")
+    manifest = exporter.get(response["Content-Location"].removeprefix("http://testserver")).json()
+    assert [output["type"] for output in manifest["output"]] == ["Patient", "Observation"]
+    export_id = response["Content-Location"].rsplit("/", 1)[1]
+    assert valid(exporter.get(f"/fhir/$export-file/{export_id}/Encounter.ndjson"), 404)
+    # What the spec lets a server refuse, refused by name.
+    refusals = [
+        ("?_type=Specimen", "Specimen"),
+        ("?_since=2024-01-01T00:00:00Z", "_since"),
+        ("?_outputFormat=text/csv", "text/csv"),
+        ("?_typeFilter=Observation%3Fcode%3D718-7", "_typeFilter"),
+    ]
+    for query, named in refusals:
+        _, outcome = kick_off(exporter, query, 400)
+        assert outcome["issue"][0]["code"] == "not-supported" and named in outcome["issue"][0]["diagnostics"]
+    # ... unless the client asks for lenient handling of what the server does not support.
+    kick_off(exporter, "?_since=2024-01-01T00:00:00Z", prefer="respond-async, handling=lenient")
+
+
+def test_an_export_is_for_administrators_and_only_its_own(client, exporter, sita, clinician, data_manager):
+    response, _ = kick_off(exporter)
+    status_url = response["Content-Location"].removeprefix("http://testserver")
+    file_url = exporter.get(status_url).json()["output"][0]["url"].removeprefix("http://testserver")
+    other_admin = make_user("second_admin", roles.ADMINISTRATOR)
+    # Other roles may not export; another administrator may, but not read this export.
+    for user, statuses in [(clinician, (403, 403)), (data_manager, (403, 403)), (other_admin, (202, 404))]:
+        client.force_login(user)
+        assert client.get("/fhir/$export", HTTP_ACCEPT="application/fhir+json").status_code == statuses[0]
+        for url in (status_url, file_url):
+            refused = client.get(url, HTTP_ACCEPT="application/fhir+json")
+            assert refused.status_code == statuses[1], (user, url)
+            assert "Gurung" not in refused.content.decode()
+    client.logout()
+    assert valid(client.get(status_url), 401)
+    # Cancelled: its status and files are gone.
+    client.force_login(User.objects.get(username="administrator"))
+    assert valid(client.delete(status_url), 202)["issue"][0]["severity"] == "information"
+    assert valid(client.get(status_url), 404) and valid(client.get(file_url, HTTP_ACCEPT="application/fhir+json"), 404)
+
+
+def test_an_export_expires(exporter, sita):
+    response, _ = kick_off(exporter)
+    status_url = response["Content-Location"].removeprefix("http://testserver")
+    BulkExport.objects.update(requested_at=timezone.now() - views.EXPORT_LIFETIME)
+    assert "expired" in valid(exporter.get(status_url), 404)["issue"][0]["diagnostics"]
+
+
+def test_an_export_file_reads_in_rounds_of_three_queries(exporter, sita, monkeypatch, django_assert_num_queries):
+    for n in range(5):
+        make_followup(make_patient(patient_id=f"R{n}"), visit_date=D(2024, 6, 1))
+    monkeypatch.setattr(bulk, "PATIENTS_PER_ROUND", 2)  # six patients: three rounds, and one that finds none
+    response, _ = kick_off(exporter, "?_type=Observation")
+    file_url = exporter.get(response["Content-Location"].removeprefix("http://testserver")).json()["output"][0]["url"]
+    streamed = exporter.get(file_url.removeprefix("http://testserver"))
+    # Each round: patients, then their deliveries and follow-ups; at the end, the access log's count.
+    with django_assert_num_queries(3 * 3 + 1 + 1):
+        # Hers, and for each other patient: her height and weight, and her visit's three readings.
+        assert len(b"".join(streamed.streaming_content).splitlines()) == 9 + 5 * 5
+
+
+def test_the_capability_statement_offers_the_export(reader):
+    statement = valid(reader.get("/fhir/metadata"))
+    assert [o["name"] for o in statement["rest"][0]["operation"]] == ["export"]
+
+
+def test_searches_read_as_fhir_defines_them(reader, sita):
+    pk = sita["patient"].pk
+    url = f"/fhir/Observation?patient={pk}&code=718-7"
+
+    def dates(query, base=url):
+        return sorted(o["effectiveDateTime"] for o in entries(valid(reader.get(base + query))))
+
+    # A date covers its year, month or day; a moment counts by its day.
+    assert dates("&date=2023") == ["2023-01-05", "2023-01-20"]
+    assert dates("&date=2024-03") == ["2024-03-20"]
+    assert dates("&date=ge2023-01-20T10:00:00Z") == ["2023-01-20", "2024-03-20"]
+    assert dates("&date=gt2023") == dates("&date=ge2024") == ["2024-03-20"]
+    assert dates("&date=ne2023-01-20") == ["2023-01-05", "2024-03-20"]
+    assert valid(reader.get(url + "&date=2023-02-30"), 400)
+    # `subject` names her as `patient` does; two different patients match nothing.
+    assert dates("", f"/fhir/Observation?subject=Patient/{pk}&code=718-7") == dates("")
+    assert dates(f"&patient={make_patient(patient_id='P900').pk}") == []
+    # An empty value is ignored; "system|" is any code of the system; "|code" a code without one.
+    assert dates("&date=") == dates("")
+    loinc = entries(valid(reader.get(f"/fhir/Observation?patient={pk}&code={mapping.LOINC}|&_count=100")))
+    assert len(loinc) == 9
+    assert dates("", f"/fhir/Observation?patient={pk}&code=|718-7") == []
+    assert valid(reader.get("/fhir/Patient?identifier=|P100"))["total"] == 0
+    # A modifier a parameter does not take is refused; so is a value longer than any real one.
+    for query in ("/fhir/Patient?name:missing=true", f"/fhir/Observation?patient={pk}&code:text=haemoglobin"):
+        assert valid(reader.get(query), 400)["issue"][0]["code"] == "not-supported"
+    assert valid(reader.get("/fhir/Patient?name=" + "a" * 50_001), 400)["issue"][0]["code"] == "too-long"
+    # _count=0 asks for the total alone: no page to follow.
+    counted = valid(reader.get("/fhir/Patient?_count=0"))
+    assert counted["total"] == 2 and [link["relation"] for link in counted["link"]] == ["self"]  # she and P900
+
+
+def test_formats_and_methods(reader, sita):
+    pk = sita["patient"].pk
+    assert valid(reader.get(f"/fhir/Patient/{pk}?format=xyz"))["id"] == str(pk)  # not DRF's format switch
+    assert valid(reader.get(f"/fhir/Patient/{pk}?_format=json"))["id"] == str(pk)
+    assert valid(reader.get(f"/fhir/Patient/{pk}?_format=application/fhir+json"))["id"] == str(pk)
+    assert valid(reader.get(f"/fhir/Patient/{pk}?_format=xml"), 406)["issue"][0]["code"] == "not-supported"
+    paged = valid(reader.get("/fhir/Patient?_format=json&_count=0"))
+    assert "_format=json" in paged["link"][0]["url"]
+    assert valid(reader.get("/fhir/"), 404)["issue"][0]["code"] == "not-found"
+    assert valid(reader.options("/fhir/metadata"), 405)
+
+
+def test_a_patient_search_logs_each_patient_it_shows(reader, sita):
+    make_patient(patient_id="P200", name="Sita Rai")
+    valid(reader.get(f"/fhir/Patient?_id={sita['patient'].pk}"))
+    valid(reader.get("/fhir/Patient?name=sita&_count=0"))  # the total alone shows nobody
+    valid(reader.get("/fhir/Patient?name=sita"))
+    logged = [(log.patient_ref, log.what) for log in AccessLog.objects.order_by("pk")]
+    assert logged == [
+        ("P100", "FHIR: Patient search"),
+        ("P100", "FHIR: Patient search"),
+        ("P200", "FHIR: Patient search"),
+    ]
+
+
+def test_export_edges_a_bulk_client_meets(exporter, sita):
+    # An unencoded "+" in _outputFormat; parameters ignored under lenient handling are named.
+    response, outcome = kick_off(exporter, "?_outputFormat=application/fhir+ndjson&_since=2024-01-01T00:00:00Z",
+                                 prefer="respond-async, handling=lenient")  # fmt: skip
+    assert [(issue["severity"], "_since" in issue["diagnostics"]) for issue in outcome["issue"]] == [
+        ("information", False), ("warning", True)]  # fmt: skip
+    file_url = exporter.get(response["Content-Location"].removeprefix("http://testserver")).json()["output"][0]["url"]
+    file_url = file_url.removeprefix("http://testserver")
+    assert exporter.get("/fhir/$export").status_code == 202 and exporter.head("/fhir/$export").status_code == 405
+    before = AccessLog.objects.count()
+    head = exporter.head(file_url)
+    assert head.status_code == 200 and head["Content-Type"] == "application/fhir+ndjson" and not head.content
+    assert AccessLog.objects.count() == before  # nothing was read
+    plain = exporter.get(file_url, HTTP_ACCEPT="application/ndjson")
+    assert plain.status_code == 200 and b"".join(plain.streaming_content).count(b"\n") == 1
+
+
+def test_a_download_cut_short_is_logged_as_such(administrator, monkeypatch):
+    # What the response does when the client goes away: it closes the pieces it was sending.
+    monkeypatch.setattr(bulk, "PIECE_BYTES", 1)  # a piece per line
+    access = AccessLog.objects.create(kind=AccessLog.Kind.EXPORT, user=administrator, what="FHIR bulk export: Patient")
+    pieces = bulk.in_pieces(views._counted(iter(["{}\n", "{}\n", "{}\n"]), access))
+    assert next(pieces) == "{}\n"
+    pieces.close()
+    access.refresh_from_db()
+    assert (access.what, access.rows) == ("FHIR bulk export: Patient (interrupted)", 1)
