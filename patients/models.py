@@ -863,6 +863,23 @@ class AccessLog(models.Model):
         return f"{self.username or 'someone'} {self.get_kind_display().lower()} {self.patient_ref}".strip()
 
 
+class RecordsWritten(models.Model):
+    """When each patient's records (her registration, deliveries and follow-ups) were last written,
+    as patients.writes.records_written notes it at the end of every write: what the FHIR bulk
+    export's `_since` asks for. A deleted patient's row stays (nothing reads it)."""
+
+    patient = models.OneToOneField(
+        Patient, on_delete=models.DO_NOTHING, db_constraint=False, primary_key=True, related_name="+"
+    )
+    written_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name_plural = "records written"
+
+    def __str__(self):
+        return f"Patient {self.patient_id}'s records written {self.written_at:%Y-%m-%d %H:%M:%S}"
+
+
 class BulkExport(models.Model):
     """A FHIR bulk export an administrator asked for (GET /fhir/$export): which resource types, by
     whom and when. Its NDJSON files are written as they are downloaded (patients.fhir.bulk), by the
@@ -872,6 +889,7 @@ class BulkExport(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)
     resource_types = models.JSONField(help_text="The resource types asked for, one NDJSON file each.")
+    since = models.DateTimeField(null=True, blank=True, help_text="Only patients whose records were written since.")
     request_url = models.CharField(max_length=2000, help_text="The kick-off request, as the manifest repeats it.")
 
     class Meta:

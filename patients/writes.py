@@ -18,10 +18,11 @@ unannounced (conftest.py).
 
 import re
 
-from django.db import connections
+from django.db import connection, connections
 from django.dispatch import Signal
+from django.utils import timezone
 
-from patients.models import Patient
+from patients.models import Patient, RecordsWritten
 
 # The listeners' signal: keyword argument patient_pks (a set of primary keys, or None for everyone).
 written = Signal()
@@ -35,11 +36,39 @@ _watches = []
 
 def records_written(patient_pks=None):
     """Tell the listeners that the records of these patients (primary keys; None: anyone's) were
-    written. Call it once per write, after its last statement and before its transaction commits."""
+    written, and note when (RecordsWritten). Call it once per write, after its last statement and
+    before its transaction commits."""
     patient_pks = None if patient_pks is None else {pk for pk in patient_pks if pk is not None}
     written.send(sender=records_written, patient_pks=patient_pks)
+    _note_when(patient_pks)
     for watch in _watches:
         watch.settle()
+
+
+# Patients noted per statement (the SQL lists their primary keys).
+NOTE_CHUNK = 500
+
+
+def _note_when(patient_pks):
+    """RecordsWritten: now, for these patients (everyone when None). Last of the write, so that the
+    time is as close as can be to its commit: a reader asking for what changed since a moment
+    misses no write that was still uncommitted then (see patients.fhir.bulk.SINCE_OVERLAP)."""
+    if patient_pks is not None and not patient_pks:
+        return
+    table, patients = RecordsWritten._meta.db_table, Patient._meta.db_table
+    upsert = (
+        f"INSERT INTO {table} (patient_id, written_at) SELECT id, %s FROM {patients} WHERE {{}} "
+        "ON CONFLICT (patient_id) DO UPDATE SET written_at = excluded.written_at"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())  # as the ORM would store it
+    with connection.cursor() as cursor:
+        if patient_pks is None:
+            cursor.execute(upsert.format("1 = 1"), [now])  # a WHERE: SQLite's parser needs one before ON CONFLICT
+            return
+        pks = sorted(patient_pks)
+        for start in range(0, len(pks), NOTE_CHUNK):
+            chunk = pks[start : start + NOTE_CHUNK]
+            cursor.execute(upsert.format(f"id IN ({', '.join(['%s'] * len(chunk))})"), [now, *chunk])
 
 
 def patient_pk(record):

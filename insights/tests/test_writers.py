@@ -10,12 +10,13 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from insights.models import DataVersion, PatientFacts
 from insights.tests.test_facts import assert_current
 from patients.importing import apply_import, plan_import
-from patients.models import Delivery, FollowUp, Patient
+from patients.models import Delivery, FollowUp, Patient, RecordsWritten
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
 from patients.tests.workbooks import followup_row, make_workbook, patient_row, standard_sheets
 from patients.voiding import void
@@ -223,3 +224,26 @@ def test_loaddata(settings):
     assert PatientFacts.objects.count() == Patient.objects.count() == 25
     assert PatientFacts.objects.filter(n_followups__gt=0).exists()
     assert_current()
+
+
+def test_each_write_notes_when_her_records_were_written():
+    """RecordsWritten, which the FHIR export's _since reads: the patients a write names, now; all of
+    them for a write that cannot say whose; nobody for districts alone."""
+    first, second = make_patient(patient_id="W1"), make_patient(patient_id="W2")
+    long_ago = timezone.now() - datetime.timedelta(days=30)
+
+    def noted(write):
+        RecordsWritten.objects.update(written_at=long_ago)
+        write()
+        return sorted(
+            RecordsWritten.objects.filter(written_at__gt=long_ago).values_list("patient__patient_id", flat=True)
+        )
+
+    assert noted(lambda: make_followup(second, visit_number=1)) == ["W2"]
+    assert noted(lambda: void(first, None, "Registered twice")) == ["W1"]
+    assert noted(lambda: records_written(None)) == ["W1", "W2"]
+    assert noted(lambda: records_written([])) == []
+    gone = make_patient(patient_id="W3")
+    gone_pk = gone.pk
+    Patient.all_objects.filter(pk=gone_pk).delete()
+    assert noted(lambda: records_written([gone_pk])) == []  # nobody left to note

@@ -5,10 +5,12 @@ time, with their deliveries and follow-ups, by primary key: memory stays flat in
 patients, and no query or transaction stays open between two rounds.
 """
 
+import datetime
+
 from rest_framework.utils.encoders import JSONEncoder
 
 from patients.fhir import resources
-from patients.models import Delivery, FollowUp, Patient
+from patients.models import Delivery, FollowUp, Patient, RecordsWritten
 
 NDJSON = "application/fhir+ndjson"
 # The _outputFormat values the Bulk Data spec asks a server to take: all mean NDJSON.
@@ -17,6 +19,11 @@ OUTPUT_FORMATS = (NDJSON, "application/ndjson", "ndjson")
 RESOURCE_TYPES = ("Patient", *resources.RECORDS_READ)
 # Patients per round of queries (each round reads them, then their deliveries and follow-ups).
 PATIENTS_PER_ROUND = 1000
+# An export `_since` a moment reads the patients written from this long before it: a write notes
+# its time (RecordsWritten) just before it commits, so one still uncommitted at that moment is not
+# missed. A client pulling each day gets the last minutes of the day before again (its upserts
+# make them no matter).
+SINCE_OVERLAP = datetime.timedelta(minutes=5)
 # Lines are sent in pieces of about this many bytes: a write per line would cost a system call each.
 PIECE_BYTES = 64 * 1024
 
@@ -24,15 +31,19 @@ _RECORD_MODELS = {"delivery": Delivery, "followup": FollowUp}
 _encoder = JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def ndjson_lines(resource_type):
+def ndjson_lines(resource_type, since=None):
     """Every resource of `resource_type` not voided, one JSON text and newline each, patient by
-    patient (her resources in the order of $everything)."""
+    patient (her resources in the order of $everything); with `since`, of the patients whose
+    records were written since then (all her resources of the type: the record's own time is not
+    kept)."""
     reads = resources.RECORDS_READ.get(resource_type, ())
+    exported = Patient.objects.select_related("district").order_by("pk")
+    if since is not None:
+        written = RecordsWritten.objects.filter(written_at__gte=since - SINCE_OVERLAP)
+        exported = exported.filter(pk__in=written.values("patient_id"))
     last_pk = 0
     while True:
-        patients = list(
-            Patient.objects.select_related("district").filter(pk__gt=last_pk).order_by("pk")[:PATIENTS_PER_ROUND]
-        )
+        patients = list(exported.filter(pk__gt=last_pk)[:PATIENTS_PER_ROUND])
         if not patients:
             return
         last_pk = patients[-1].pk

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.http import http_date
 from rest_framework import exceptions, status
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -208,7 +209,9 @@ def capability_statement(base_url):
                 "name": "export",
                 "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
                 "documentation": f"Administrators: every record as NDJSON, one file per type "
-                                 f"({', '.join(bulk.RESOURCE_TYPES)}); it takes _type and _outputFormat. The files "
+                                 f"({', '.join(bulk.RESOURCE_TYPES)}); it takes _type, _outputFormat and _since "
+                                 f"(the patients whose records were written since: all their resources of each "
+                                 f"type). The files "
                                  f"can be read for {EXPORT_LIFETIME.total_seconds() / 3600:g} hours.",
             }],
         }],
@@ -474,7 +477,10 @@ class ExportView(FHIRView):
     def get(self, request):
         types, ignored = _export_types(request)
         export = BulkExport.objects.create(
-            requested_by=request.user, resource_types=types, request_url=request.build_absolute_uri()[:2000]
+            requested_by=request.user,
+            resource_types=types,
+            since=_export_since(request),
+            request_url=request.build_absolute_uri()[:2000],
         )
         audit.log_export(request, f"FHIR bulk export {export.pk} asked for: {', '.join(types)}")
         status_url = request.build_absolute_uri(reverse("fhir:export_status", args=[export.pk]))
@@ -486,8 +492,8 @@ class ExportView(FHIRView):
         return Response(outcome, status=status.HTTP_202_ACCEPTED, headers={"Content-Location": status_url})
 
 
-# The kick-off's parameters (the Bulk Data spec's others, _since among them, are not supported).
-EXPORT_PARAMETERS = ("_type", "_outputFormat")
+# The kick-off's parameters (the Bulk Data spec's others are not supported).
+EXPORT_PARAMETERS = ("_type", "_outputFormat", "_since")
 
 
 def _export_types(request):
@@ -499,8 +505,7 @@ def _export_types(request):
     for name in ignored:
         if not lenient:
             raise SearchError(
-                f"$export does not support the parameter '{name[:50]}': it takes {' and '.join(EXPORT_PARAMETERS)}, "
-                "and exports every record.",
+                f"$export does not support the parameter '{name[:50]}': it takes {', '.join(EXPORT_PARAMETERS)}.",
                 "not-supported",
             )
     for output_format in request.query_params.getlist("_outputFormat"):
@@ -514,6 +519,21 @@ def _export_types(request):
         raise SearchError(f"_type names {', '.join(name[:50] for name in unknown)}, which this server does not "
                           f"export: it exports {', '.join(bulk.RESOURCE_TYPES)}.", "not-supported")  # fmt: skip
     return [name for name in bulk.RESOURCE_TYPES if not wanted or name in wanted], ignored
+
+
+def _export_since(request):
+    """The moment `_since` names (a FHIR instant: a date and time with its zone), or None."""
+    values = request.query_params.getlist("_since")
+    if not values:
+        return None
+    text = values[-1].replace(" ", "+")  # an unencoded "+" of the zone arrives as a space
+    try:
+        moment = parse_datetime(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise SearchError(f"_since must be an instant with its time zone (2024-01-31T08:00:00Z), not '{text[:50]}'.")
+    return moment
 
 
 class ExportStatusView(ExportView):
@@ -578,7 +598,7 @@ class ExportFileView(ExportView):
         if request.method == "HEAD":  # the headers alone: nothing read, nothing exported
             return HttpResponse(content_type=bulk.NDJSON)
         access = audit.log_export(request, f"FHIR bulk export {export.pk}: {resource_type}")
-        lines = _counted(bulk.ndjson_lines(resource_type), access)
+        lines = _counted(bulk.ndjson_lines(resource_type, export.since), access)
         return StreamingHttpResponse(bulk.in_pieces(lines), content_type=bulk.NDJSON)
 
 

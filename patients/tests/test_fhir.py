@@ -8,6 +8,7 @@ import json
 import pytest
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +17,7 @@ from rest_framework.authtoken.models import Token
 
 from patients import roles, voiding
 from patients.fhir import bulk, mapping, views
-from patients.models import AccessLog, BulkExport, Delivery
+from patients.models import AccessLog, BulkExport, Delivery, RecordsWritten
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient, make_user
 
 pytestmark = pytest.mark.django_db
@@ -346,7 +347,7 @@ def test_an_export_of_some_types_and_its_refusals(exporter, sita):
     # What the spec lets a server refuse, refused by name.
     refusals = [
         ("?_type=Specimen", "Specimen"),
-        ("?_since=2024-01-01T00:00:00Z", "_since"),
+        ("?_elements=id", "_elements"),
         ("?_outputFormat=text/csv", "text/csv"),
         ("?_typeFilter=Observation%3Fcode%3D718-7", "_typeFilter"),
     ]
@@ -354,7 +355,7 @@ def test_an_export_of_some_types_and_its_refusals(exporter, sita):
         _, outcome = kick_off(exporter, query, 400)
         assert outcome["issue"][0]["code"] == "not-supported" and named in outcome["issue"][0]["diagnostics"]
     # ... unless the client asks for lenient handling of what the server does not support.
-    kick_off(exporter, "?_since=2024-01-01T00:00:00Z", prefer="respond-async, handling=lenient")
+    kick_off(exporter, "?_elements=id", prefer="respond-async, handling=lenient")
 
 
 def test_an_export_is_for_administrators_and_only_its_own(client, exporter, sita, clinician, data_manager):
@@ -462,9 +463,9 @@ def test_a_patient_search_logs_each_patient_it_shows(reader, sita):
 
 def test_export_edges_a_bulk_client_meets(exporter, sita):
     # An unencoded "+" in _outputFormat; parameters ignored under lenient handling are named.
-    response, outcome = kick_off(exporter, "?_outputFormat=application/fhir+ndjson&_since=2024-01-01T00:00:00Z",
+    response, outcome = kick_off(exporter, "?_outputFormat=application/fhir+ndjson&_elements=id",
                                  prefer="respond-async, handling=lenient")  # fmt: skip
-    assert [(issue["severity"], "_since" in issue["diagnostics"]) for issue in outcome["issue"]] == [
+    assert [(issue["severity"], "_elements" in issue["diagnostics"]) for issue in outcome["issue"]] == [
         ("information", False), ("warning", True)]  # fmt: skip
     file_url = exporter.get(response["Content-Location"].removeprefix("http://testserver")).json()["output"][0]["url"]
     file_url = file_url.removeprefix("http://testserver")
@@ -486,3 +487,33 @@ def test_a_download_cut_short_is_logged_as_such(administrator, monkeypatch):
     pieces.close()
     access.refresh_from_db()
     assert (access.what, access.rows) == ("FHIR bulk export: Patient (interrupted)", 1)
+
+
+def test_an_export_since_a_moment_has_the_patients_written_since(exporter, sita, clinician):
+    quiet, written = make_patient(patient_id="P200"), make_patient(patient_id="P300")
+    long_ago = timezone.now() - datetime.timedelta(days=30)
+    RecordsWritten.objects.update(written_at=long_ago)
+    # A follow-up through the API notes when her records were written (as every writer does).
+    api = Client()
+    api.force_login(clinician)
+    visit = {"visit_number": 1, "visit_date": "2026-11-30", "weight_kg": 61}
+    added = api.post(f"/api/patients/{written.patient_id}/followups", visit, content_type="application/json")
+    assert added.status_code == 201, added.content
+    assert RecordsWritten.objects.get(patient=written).written_at > long_ago + datetime.timedelta(days=29)
+    assert RecordsWritten.objects.get(patient=quiet).written_at == long_ago
+    since = (timezone.now() - datetime.timedelta(days=1)).isoformat().replace("+00:00", "Z")
+
+    def exported(query):
+        response, _ = kick_off(exporter, query)
+        manifest = exporter.get(response["Content-Location"].removeprefix("http://testserver")).json()
+        return {output["type"]: ndjson(exporter, output["url"]) for output in manifest["output"]}
+
+    files = exported(f"?_type=Patient,Encounter&_since={since}")
+    assert [p["identifier"][0]["value"] for p in files["Patient"]] == ["P300"]
+    assert {e["subject"]["reference"] for e in files["Encounter"]} == {f"Patient/{written.pk}"}
+    # A moment before anyone's last write: everyone. An unencoded "+" of the zone reads as one.
+    everyone = exported(f"?_type=Patient&_since={long_ago.isoformat()}")["Patient"]
+    assert sorted(p["identifier"][0]["value"] for p in everyone) == ["P100", "P200", "P300"]
+    for not_an_instant in ("yesterday", "2024-01-01", "2024-01-01T08:00:00"):  # an instant has a time and a zone
+        _, refused = kick_off(exporter, f"?_since={not_an_instant}", 400)
+        assert refused["issue"][0]["code"] == "invalid" and "_since" in refused["issue"][0]["diagnostics"]
