@@ -49,7 +49,9 @@ def top_up_followups(target):
     """Copy existing visits under visit numbers above every patient's last until `target` rows."""
     table = FollowUp._meta.db_table
     started = time.perf_counter()
+    topped_up = False
     while (count := FollowUp.objects.count()) < target:
+        topped_up = True
         offset = FollowUp.objects.aggregate(last=Max("visit_number"))["last"]
         with connection.cursor() as cursor:
             cursor.execute(
@@ -61,7 +63,8 @@ def top_up_followups(target):
             )
     topped = time.perf_counter() - started
     started = time.perf_counter()
-    facts.refresh()  # the INSERT ... SELECT told nobody
+    if topped_up:
+        facts.refresh()  # the INSERT ... SELECT told nobody
     rebuilt = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

@@ -20,6 +20,21 @@ from patients.voiding import VoidRefused, void
 from patients.writes import patient_pk, records_written
 
 PATIENTS_PER_PAGE = 25
+
+
+class WholePagePaginator(Paginator):
+    """Asks the database for a whole page of rows, even when fewer are left. Django's asks for just
+    those left, and a LIMIT of 1 or 2 makes PostgreSQL walk the patient_id index in order until a
+    row matches the search: 0.45 s at a million patients for a search that finds one, where a LIMIT
+    of a page reads the search's own indexes (15 ms)."""
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page + self.orphans if self.count > bottom else bottom  # none left: no query
+        return self._get_page(self.object_list[bottom:top], number, self)
+
+
 # Her printed record fits one A4 page: her latest visits only (the page on screen has them all).
 PRINTED_VISITS = 6
 PATIENT_SORTS = {"patient": "Patient ID", "priority": "Priority, most urgent first"}
@@ -48,7 +63,7 @@ def patient_list(request):
         patients = patients.annotate(priority=RawSQL(queries.priority_sql(table), [])).order_by(
             F("priority").asc(nulls_last=True), "patient_id"
         )
-    page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    page = WholePagePaginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
     readings = queries.latest_readings(patient.pk for patient in page.object_list)
     rows = [(patient, readings.get(patient.pk, {})) for patient in page.object_list]
     context = {"form": form, "page": page, "rows": rows, "sort": sort, "sorts": PATIENT_SORTS.items()}

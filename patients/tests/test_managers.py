@@ -9,6 +9,7 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db.models import QuerySet
 from django.urls import reverse
 
 from patients.models import Delivery, FollowUp, Patient
@@ -107,3 +108,20 @@ def test_the_visit_number_offered_follows_her_voided_visits_too(client, clinicia
     assert response.status_code == 200
     # Visit 2 is voided and keeps its number: offering it would be refused on saving.
     assert response.context["form"].initial["visit_number"] == 3
+
+
+def test_the_years_of_dated_records_are_djangos_found_by_hopping_the_index(data_manager):
+    """The admin's date hierarchy asks for them (DatedQuerySet.dates): the same years as Django's
+    SELECT DISTINCT, in either order, through filters, voided records left out."""
+    patient = make_patient()
+    for number, day in enumerate([D(2019, 3, 1), D(2019, 12, 31), D(2021, 1, 1), D(2024, 6, 30)], start=1):
+        make_followup(patient, visit_number=number, visit_date=day)
+    voided = make_followup(patient, visit_number=9, visit_date=D(2020, 5, 5))
+    void(voided, data_manager, "Entered twice")
+    for rows in (FollowUp.objects.all(), FollowUp.objects.filter(visit_number__gte=2), FollowUp.all_objects.all(),
+                 FollowUp.objects.none()):  # fmt: skip
+        for order in ("ASC", "DESC"):
+            assert rows.dates("visit_date", "year", order) == list(QuerySet.dates(rows, "visit_date", "year", order))
+    assert FollowUp.objects.dates("visit_date", "year") == [D(2019, 1, 1), D(2021, 1, 1), D(2024, 1, 1)]
+    assert list(FollowUp.objects.dates("visit_date", "month")) == [D(2019, 3, 1), D(2019, 12, 1), D(2021, 1, 1),
+                                                                   D(2024, 6, 1)]  # fmt: skip

@@ -1,10 +1,13 @@
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from patients.models import Delivery, FollowUp, Patient
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
+from patients.views import PATIENTS_PER_PAGE
 from patients.voiding import void
 from patients.writes import records_written
 
@@ -390,3 +393,20 @@ class TestForms:
         assert response.status_code == 302
         followup.refresh_from_db()
         assert followup.visit_date == datetime.date(2024, 3, 21)
+
+
+@pytest.mark.django_db
+def test_the_patient_list_asks_for_a_whole_page_even_when_fewer_match(client, clinician):
+    """A LIMIT of the rows left (1 here) made PostgreSQL walk the patient_id index until one matched
+    (0.45 s at a million patients); a page's LIMIT reads the search's indexes (WholePagePaginator)."""
+    make_patient(patient_id="P001")
+    make_patient(patient_id="P002", name="Gita Rai")
+    client.force_login(clinician)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/patients/?q=P001")
+    assert [patient.patient_id for patient, _ in response.context["rows"]] == ["P001"]
+    assert response.context["page"].end_index() == 1
+    listed = [
+        q["sql"] for q in queries.captured_queries if 'FROM "patients_patient"' in q["sql"] and "LIMIT" in q["sql"]
+    ]
+    assert listed and all(sql.rstrip().endswith(f"LIMIT {PATIENTS_PER_PAGE}") for sql in listed), listed
