@@ -73,6 +73,17 @@ class FHIRRenderer(JSONRenderer):
     format = "fhir"
 
 
+def _with_plus(value):
+    """A query value with its "+" back: written unencoded in a URL (application/fhir+json, a time
+    zone's +05:45), a "+" arrives as a space, and no value FHIR reads here has a space."""
+    return value.replace(" ", "+")
+
+
+def _prefers(request, preference):
+    """Whether the request's Prefer header asks for `preference` (handling=strict, handling=lenient)."""
+    return preference in request.headers.get("Prefer", "").replace(" ", "").split(",")
+
+
 class FHIRContentNegotiation(DefaultContentNegotiation):
     """FHIR's `_format` chooses the format before Accept does: JSON in any spelling, anything else
     406. DRF's own `format` parameter means nothing here (it would answer 404 to a read)."""
@@ -83,7 +94,7 @@ class FHIRContentNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request, renderers, format_suffix=None):
         wanted = request.query_params.get("_format")
         if wanted:
-            if wanted.replace(" ", "+") not in JSON_FORMATS:  # an unencoded "+" arrives as a space
+            if _with_plus(wanted) not in JSON_FORMATS:
                 raise exceptions.NotAcceptable(f"_format '{wanted[:50]}' is not supported: this server speaks "
                                                f"JSON ({FHIR_JSON}).")  # fmt: skip
             return renderers[0], renderers[0].media_type
@@ -333,7 +344,7 @@ def _search_parameters(request, resource_type):
     empty one). An unknown parameter is ignored, or refused when the client asks for strict
     handling (Prefer: handling=strict); a known one with a modifier it does not take is refused."""
     known = mapping.SEARCH_PARAMETERS[resource_type]
-    strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+    strict = _prefers(request, "handling=strict")
     parameters = {}
     for name in request.query_params:
         values = [value for value in request.query_params.getlist(name) if value != ""]
@@ -500,7 +511,7 @@ def _export_types(request):
     """The resource types asked for (_type; all by default), in bulk.RESOURCE_TYPES' order, and the
     parameters ignored. Any other parameter is refused, as the spec asks, unless the client asks
     for lenient handling: then it is ignored, and the kick-off's answer says so."""
-    lenient = "handling=lenient" in request.headers.get("Prefer", "").replace(" ", "")
+    lenient = _prefers(request, "handling=lenient")
     ignored = [name for name in request.query_params if name not in EXPORT_PARAMETERS]
     for name in ignored:
         if not lenient:
@@ -509,7 +520,7 @@ def _export_types(request):
                 "not-supported",
             )
     for output_format in request.query_params.getlist("_outputFormat"):
-        if output_format.replace(" ", "+") not in bulk.OUTPUT_FORMATS:  # an unencoded "+" arrives as a space
+        if _with_plus(output_format) not in bulk.OUTPUT_FORMATS:
             raise SearchError(
                 f"_outputFormat '{output_format[:50]}' is not supported: use {bulk.NDJSON}.", "not-supported"
             )
@@ -526,7 +537,7 @@ def _export_since(request):
     values = request.query_params.getlist("_since")
     if not values:
         return None
-    text = values[-1].replace(" ", "+")  # an unencoded "+" of the zone arrives as a space
+    text = _with_plus(values[-1])  # 2024-01-31T08:00:00+05:45
     try:
         moment = parse_datetime(text)
     except ValueError:

@@ -371,8 +371,12 @@ def test_an_export_is_for_administrators_and_only_its_own(client, exporter, sita
             refused = client.get(url, HTTP_ACCEPT="application/fhir+json")
             assert refused.status_code == statuses[1], (user, url)
             assert "Gurung" not in refused.content.decode()
+    # ... nor cancel it: it is still there for her.
+    assert valid(client.delete(status_url), 404)
+    assert BulkExport.objects.filter(requested_by__username="administrator").exists()
     client.logout()
     assert valid(client.get(status_url), 401)
+    assert valid(client.delete(status_url), 401)
     # Cancelled: its status and files are gone.
     client.force_login(User.objects.get(username="administrator"))
     assert valid(client.delete(status_url), 202)["issue"][0]["severity"] == "information"
