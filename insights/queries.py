@@ -26,7 +26,6 @@ from insights.sql import (
     fact_columns,
     fetch,
     fetch_values,
-    records_of,
     sql_dialect,
     stream_values,
     summary_columns,
@@ -481,51 +480,73 @@ def anomalies(district=None, date_from=None, date_to=None):
     its limit. One row per flag: patient, record, date, visit, field, value, rule, score (the z-score
     or the change) and reference (the district mean or the previous value); largest first.
 
-    Four queries: follow-ups, deliveries, patients' own values, jumps between visits. The districts'
-    means and SDs of follow-up and delivery values add up each patient's sums (her facts), and only
-    the records of patients whose lowest or highest value is beyond them are read.
+    Three queries: follow-ups and deliveries, patients' own values, jumps between visits. The
+    districts' means and SDs of follow-up and delivery values add up each patient's sums (her
+    facts, read once for both), and only the records of patients whose lowest or highest value is
+    beyond them are read.
     """
     scope = Scope(district, date_from, date_to)
-    flagged = []
+    ctes, params = scope.ctes("fu", "dl", "summaries")
+    screened = {key: SCREENED_VALUES[key] for _, key, _, _, _ in OUTLIER_RECORDS}
+    fields = [field for key_fields in screened.values() for field in key_fields]
+    summary = {
+        field: dict(zip(VALUE_SUMMARY, summary_columns(key, field), strict=True))
+        for key, key_fields in screened.items()
+        for field in key_fields
+    }
+    sums = ", ".join(
+        f"SUM(summaries.{summary[f]['sum']}) / NULLIF(SUM(summaries.{summary[f]['n']}), 0) AS mean_{f}, "
+        f"SUM(summaries.{summary[f]['squares']}) / NULLIF(SUM(summaries.{summary[f]['n']}), 0) AS square_{f}"
+        for f in fields
+    )
+    # A patient is a candidate for a record when her lowest or highest value of one of its fields
+    # lies beyond that field's bounds (plain comparisons: 100,000 patients at a million follow-ups).
+    near = {
+        key: " OR ".join(
+            f"summaries.{summary[f]['lowest']} < stats.low_{f} OR summaries.{summary[f]['highest']} > stats.high_{f}"
+            for f in key_fields
+        )
+        for key, key_fields in screened.items()
+    }
+    # Every row has the same columns (_outlier_columns): the values of its record's fields by position.
+    width = max(len(key_fields) for key_fields in screened.values())
+    branches = []
     for record, key, table, day, visit in OUTLIER_RECORDS:
-        fields = SCREENED_VALUES[key]
-        ctes, params = scope.ctes(table, "summaries")
-        summary = {f: dict(zip(VALUE_SUMMARY, summary_columns(key, f), strict=True)) for f in fields}
-        sums = ", ".join(
-            f"SUM(summaries.{summary[f]['sum']}) / NULLIF(SUM(summaries.{summary[f]['n']}), 0) AS mean_{f}, "
-            f"SUM(summaries.{summary[f]['squares']}) / NULLIF(SUM(summaries.{summary[f]['n']}), 0) AS square_{f}"
-            for f in fields
+        value = {f: f"CAST({table}.{f} AS DOUBLE PRECISION)" for f in screened[key]}
+        branches.append(
+            f"""SELECT '{record}', candidates.patient_id, {table}.{day},
+            {f"{table}.{visit}" if visit else "NULL"}, {_outlier_columns(value, width)}
+            FROM (SELECT * FROM candidates WHERE candidates.{key} = 1) candidates
+            {scope.records_of("candidates", table)}
+            JOIN stats ON stats.district_id = candidates.district_id
+            WHERE {" OR ".join(_beyond(value[f], f) for f in value)}"""
         )
-        extremes = " OR ".join(
-            _beyond(f"summaries.{summary[f][end]}", f) for f in fields for end in ("lowest", "highest")
-        )
-        sql = f"""{ctes},
-        stats AS (
-            SELECT scope.district_id, {sums} FROM scope JOIN summaries ON summaries.patient_id = scope.id
-            GROUP BY scope.district_id
-        ),
-        candidates AS {MATERIALIZED()}(
-            SELECT scope.id, scope.patient_id, scope.district_id FROM scope
-            JOIN summaries ON summaries.patient_id = scope.id JOIN stats ON stats.district_id = scope.district_id
-            WHERE {extremes}
-        )
-        SELECT candidates.patient_id, {table}.{day} AS day, {f"{table}.{visit}" if visit else "NULL"} AS visit_number,
-            {_outlier_columns(table, fields)}
-        FROM candidates {records_of("candidates", table)}
-        JOIN stats ON stats.district_id = candidates.district_id
-        WHERE {" OR ".join(_beyond(f"CAST({table}.{f} AS DOUBLE PRECISION)", f) for f in fields)}
-        """
-        flagged += _outliers(record, fields, fetch(sql, params))
+    sql = f"""{ctes},
+    sums AS (
+        SELECT scope.district_id, {sums} FROM scope JOIN summaries ON summaries.patient_id = scope.id
+        GROUP BY scope.district_id
+    ),
+    stats AS {MATERIALIZED()}(SELECT sums.*, {_bounds(fields)} FROM sums),
+    candidates AS {MATERIALIZED()}(
+        SELECT scope.id, scope.patient_id, scope.district_id,
+            {", ".join(f"CASE WHEN {near[key]} THEN 1 ELSE 0 END AS {key}" for key in screened)}
+        FROM scope JOIN summaries ON summaries.patient_id = scope.id JOIN stats ON stats.district_id = scope.district_id
+        WHERE {" OR ".join(near.values())}
+    )
+    {" UNION ALL ".join(branches)}
+    """
+    fields_of = {record: screened[key] for record, key, _, _, _ in OUTLIER_RECORDS}
+    flagged = _outliers(fetch_values(sql, params), fields_of)
     ctes, params = scope.ctes("scope")
     value = {f: f"CAST(scope.{f} AS DOUBLE PRECISION)" for f in PATIENT_OUTLIER_FIELDS}
     sums = ", ".join(f"AVG({value[f]}) AS mean_{f}, AVG({value[f]} * {value[f]}) AS square_{f}" for f in value)
     sql = f"""{ctes},
     stats AS (SELECT scope.district_id, {sums} FROM scope GROUP BY scope.district_id)
-    SELECT scope.patient_id, NULL AS day, NULL AS visit_number, {_outlier_columns("scope", PATIENT_OUTLIER_FIELDS)}
+    SELECT 'patient', scope.patient_id, NULL, NULL, {_outlier_columns(value, len(value))}
     FROM scope JOIN stats ON stats.district_id = scope.district_id
     WHERE {" OR ".join(_beyond(value[f], f) for f in PATIENT_OUTLIER_FIELDS)}
     """
-    flagged += _outliers("patient", PATIENT_OUTLIER_FIELDS, fetch(sql, params))
+    flagged += _outliers(fetch_values(sql, params), {"patient": PATIENT_OUTLIER_FIELDS})
     ctes, params = scope.ctes("fu", "jumps")
     sql = f"""{ctes}
     SELECT scope.patient_id, fu.visit_date AS day, fu.visit_number, jumps.field, jumps.value, jumps.previous
@@ -551,26 +572,51 @@ def _beyond(value, field):
     return f"({variance} > 0 AND ({value} - {mean}) * ({value} - {mean}) > {clinical.OUTLIER_SD**2} * {variance})"
 
 
-def _outlier_columns(table, fields):
-    return ", ".join(
-        f"CAST({table}.{f} AS DOUBLE PRECISION) AS value_{f}, stats.mean_{f}, stats.square_{f}, "
-        f"CASE WHEN {_beyond(f'CAST({table}.{f} AS DOUBLE PRECISION)', f)} THEN 1 ELSE 0 END AS flag_{f}"
-        for f in fields
-    )
+# Bounds are loosened by this share of the mean and spread, so that a patient whose value _beyond()
+# flags is always a candidate, whatever the rounding of a square root: _beyond() decides.
+BOUNDS_SLACK = 1e-9
 
 
-def _outliers(record, fields, rows):
-    """The flags of rows selected by an outlier query: one per value beyond its district's SD."""
+def _bounds(fields):
+    """SQL: for each field, the values (`low_<field>`, `high_<field>`) below and above which a value
+    may lie beyond the district's OUTLIER_SD (loosened by BOUNDS_SLACK); NULL, so no candidate,
+    where the variance is not above zero. Over `stats.mean_<field>` and `stats.square_<field>`."""
+    columns = []
+    for f in fields:
+        mean, variance = f"mean_{f}", f"(square_{f} - mean_{f} * mean_{f})"
+        spread = f"{clinical.OUTLIER_SD} * SQRT({variance})"
+        margin = f"{BOUNDS_SLACK} * (ABS({mean}) + {spread})"
+        columns += [
+            f"CASE WHEN {variance} > 0 THEN {mean} - {spread} + {margin} END AS low_{f}",
+            f"CASE WHEN {variance} > 0 THEN {mean} + {spread} - {margin} END AS high_{f}",
+        ]
+    return ", ".join(columns)
+
+
+def _outlier_columns(values, width):
+    """SQL columns for each of `values` (field: its SQL) in turn: the value, its district's mean and
+    mean square, and whether it lies beyond (1 or 0); NULLs and 0 after them, up to `width` fields."""
+    columns = [
+        f"{value}, stats.mean_{field}, stats.square_{field}, CASE WHEN {_beyond(value, field)} THEN 1 ELSE 0 END"
+        for field, value in values.items()
+    ]
+    columns += ["CAST(NULL AS DOUBLE PRECISION), NULL, NULL, 0"] * (width - len(values))
+    return ", ".join(columns)
+
+
+def _outliers(rows, fields_of):
+    """The flags of rows selected by an outlier query (record, patient_id, day, visit number, then
+    _outlier_columns for `fields_of[record]`): one per value beyond its district's SD."""
     flagged = []
-    for row in rows:
-        for field in fields:
-            if row[f"flag_{field}"]:
-                mean, variance = row[f"mean_{field}"], row[f"square_{field}"] - row[f"mean_{field}"] ** 2
+    for record, patient_id, day, visit_number, *columns in rows:
+        for n, field in enumerate(fields_of[record]):
+            value, mean, square, flag = columns[4 * n : 4 * n + 4]
+            if flag:
                 flagged.append({
-                    "record": record, "patient_id": row["patient_id"], "date": _as_date(row["day"]),
-                    "visit_number": row["visit_number"], "field": field, "value": row[f"value_{field}"],
+                    "record": record, "patient_id": patient_id, "date": _as_date(day),
+                    "visit_number": visit_number, "field": field, "value": value,
                     "rule": clinical.DISTRICT_SD, "reference": mean,
-                    "score": (row[f"value_{field}"] - mean) / math.sqrt(variance),
+                    "score": (value - mean) / math.sqrt(square - mean**2),
                 })  # fmt: skip
     return flagged
 

@@ -59,12 +59,18 @@ class Scope:
         self.chosen = district is not None or patients is not None
         self.filtered = self.chosen or self.dated
         self.live = live or self.dated
+        # One district's (or a few patients') records in a date range: read once through each
+        # patient's index and kept, rather than read again by each fact that needs them (her
+        # counts, her first and latest readings, her latest delivery, whether she is active). At
+        # 10 million follow-ups, one district's year: district metrics 1.05 s to 0.5 s, the
+        # high-risk list 2.0 s to 0.96 s.
+        self.few_records = self.chosen and self.dated
 
     def ctes(self, *names):
         """`WITH ...` holding the named CTEs and those they need, and its parameters."""
         needs = _LIVE_NEEDS if self.live else {**_LIVE_NEEDS, **_STORED_NEEDS}
-        if self.dated:  # only the members active in the range
-            needs = {**needs, "scope": ("members",)}
+        if self.dated:  # only the members active in the range: with a record in it
+            needs = {**needs, "scope": ("members", "fu", "dl") if self.few_records else ("members",)}
         needed = []
 
         def need(name):
@@ -84,7 +90,8 @@ class Scope:
             # simply everyone (then the planner may hash the patients, not a million follow-ups, and
             # in parallel).
             everyone = {"members": not self.chosen, "scope": not self.dated}
-            inline = stored or name in ("fu", "dl") or everyone.get(name, False)
+            records = name in ("fu", "dl") and not self.few_records
+            inline = stored or records or everyone.get(name, False)
             inline = NOT_MATERIALIZED() if inline else ""
             parts.append(f"{name} AS {inline}({sql})")
             params += cte_params
@@ -98,6 +105,18 @@ class Scope:
         if self.date_to is not None:
             sql, params = f"{sql} AND {column} <= %s", [*params, self.date_to]
         return sql, params
+
+    def records_of(self, patients, table):
+        """SQL joining `table` (the CTE fu or dl) to the rows of `patients` (a few of the patients in
+        scope), through the index on its patient. PostgreSQL would hash the whole table when it
+        misjudges how few patients there are: a LATERAL subquery that it cannot flatten (OFFSET 0)
+        makes it look up each patient's records instead. SQLite looks them up anyway; records
+        already read (few_records) are simply joined."""
+        if connection.vendor == "postgresql" and not self.few_records:
+            return (
+                f"CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {table}.patient_id = {patients}.id OFFSET 0) {table}"
+            )
+        return f"JOIN {table} ON {table}.patient_id = {patients}.id"
 
     # --- The records in scope ---
 
@@ -118,6 +137,10 @@ class Scope:
     def _scope(self):
         if not self.dated:
             return "SELECT * FROM members", []
+        if self.few_records:  # Patient.objects.active_between, from the records already read
+            return (
+                "SELECT * FROM members WHERE members.id IN (SELECT patient_id FROM fu UNION SELECT patient_id FROM dl)"
+            ), []
         active = Patient.objects.in_district(self.district).active_between(self.date_from, self.date_to)
         active_sql, params = active.order_by().values("pk").query.sql_with_params()
         return f"SELECT * FROM members WHERE members.id IN ({active_sql})", list(params)
@@ -359,16 +382,6 @@ def _summary_select():
             value = f"{counts}.{column}"
             columns.append(f"{f'COALESCE({value}, 0)' if column.endswith('_n') else value} AS {column}")
     return ", ".join(columns)
-
-
-def records_of(patients, table):
-    """SQL joining `table` (a CTE of records) to the rows of `patients` (a few of the patients in
-    scope), through the index on its patient. PostgreSQL would hash the whole table when it
-    misjudges how few patients there are: a LATERAL subquery that it cannot flatten (OFFSET 0)
-    makes it look up each patient's records instead. SQLite looks them up anyway."""
-    if connection.vendor == "postgresql":
-        return f"CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {table}.patient_id = {patients}.id OFFSET 0) {table}"
-    return f"JOIN {table} ON {table}.patient_id = {patients}.id"
 
 
 def _value_summaries(record):
