@@ -14,7 +14,7 @@ changes, `manage.py refresh_insights` rebuilds the stored jumps.
 
 from django.db import models
 
-from patients.models import Delivery, FollowUp, Patient
+from patients.models import Delivery, District, FollowUp, Patient
 
 # The recorded values screened for outliers against their district (insights.queries.anomalies),
 # by record: for each, a patient's facts hold how many she has, their sum and sum of squares (her
@@ -31,6 +31,8 @@ class PatientFacts(models.Model):
     SCREENED_VALUES, the VALUE_SUMMARY columns `<record>_<field>_<summary>` added below."""
 
     patient = models.OneToOneField(Patient, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    # Her patient row's: the outlier screen sums each district's values from her facts alone.
+    district = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+", db_index=False)
     n_followups = models.PositiveIntegerField()
     n_deliveries = models.PositiveIntegerField()
     n_caesarean = models.PositiveIntegerField()

@@ -522,15 +522,13 @@ def anomalies(district=None, date_from=None, date_to=None):
             WHERE {" OR ".join(_beyond(value[f], f) for f in value)}"""
         )
     sql = f"""{ctes},
-    sums AS (
-        SELECT scope.district_id, {sums} FROM scope JOIN summaries ON summaries.patient_id = scope.id
-        GROUP BY scope.district_id
-    ),
+    sums AS (SELECT summaries.district_id, {sums} FROM summaries GROUP BY summaries.district_id),
     stats AS {MATERIALIZED()}(SELECT sums.*, {_bounds(fields)} FROM sums),
     candidates AS {MATERIALIZED()}(
-        SELECT scope.id, scope.patient_id, scope.district_id,
+        SELECT scope.id, scope.patient_id, summaries.district_id,
             {", ".join(f"CASE WHEN {near[key]} THEN 1 ELSE 0 END AS {key}" for key in screened)}
-        FROM scope JOIN summaries ON summaries.patient_id = scope.id JOIN stats ON stats.district_id = scope.district_id
+        FROM summaries JOIN stats ON stats.district_id = summaries.district_id
+        JOIN scope ON scope.id = summaries.patient_id
         WHERE {" OR ".join(near.values())}
     )
     {" UNION ALL ".join(branches)}

@@ -228,7 +228,7 @@ class Scope:
     def _summaries(self):
         # Only what the outlier screen needs: cheaper than all the facts when they are computed live.
         return (
-            f"SELECT scope.id AS patient_id, {_summary_select()} FROM scope "
+            f"SELECT scope.id AS patient_id, scope.district_id, {_summary_select()} FROM scope "
             "LEFT JOIN fu_counts ON fu_counts.patient_id = scope.id "
             "LEFT JOIN dl_counts ON dl_counts.patient_id = scope.id"
         ), []
@@ -237,7 +237,7 @@ class Scope:
         days = sql_dialect()["days"].format("first_after.day", "dl_counts.latest")
         systolic, diastolic, bp_date = _bp_from_key("fu_counts.bp_key")
         return (
-            f"""SELECT scope.id AS patient_id,
+            f"""SELECT scope.id AS patient_id, scope.district_id,
             COALESCE(fu_counts.n, 0) AS n_followups,
             COALESCE(dl_counts.n, 0) AS n_deliveries,
             COALESCE(dl_counts.n_caesarean, 0) AS n_caesarean,
@@ -310,7 +310,7 @@ class Scope:
     def _stored(self, name):
         if name == "summaries":
             table = STORED_FACTS["facts"][0]
-            columns = ["patient_id", *summary_columns("followup"), *summary_columns("delivery")]
+            columns = ["patient_id", "district_id", *summary_columns("followup"), *summary_columns("delivery")]
         else:
             table, columns = STORED_FACTS[name]
         sql = f"SELECT {', '.join(f'stored.{c}' for c in columns)} FROM {table} stored"

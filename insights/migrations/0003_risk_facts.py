@@ -2,8 +2,9 @@
 
 Facts are derived data: the table is made again with its columns in the model's order (a column
 PostgreSQL reads on every row of an analysis is cheaper near the start of the row than appended at
-its end), then every patient's facts are worked out. The two new NOT NULL columns have database
-defaults, so code of the previous release writing facts during a rolling deploy still succeeds.
+its end); every patient's facts are worked out again by 0005_facts_district. The two new NOT NULL
+columns have database defaults, so code of the previous release writing facts during a rolling
+deploy still succeeds.
 """
 
 import django.db.models.deletion
@@ -11,11 +12,8 @@ from django.db import migrations, models
 
 
 def compute_facts(apps, schema_editor):
-    """Work out every patient's facts (nothing to do in a new database)."""
-    if apps.get_model("patients", "Patient")._default_manager.exists():
-        from insights.facts import refresh
-
-        refresh()
+    """Nothing now: 0005_facts_district works out every patient's facts. It runs today's
+    insights.facts, which writes the facts' table as the latest migration leaves it."""
 
 
 class Migration(migrations.Migration):

@@ -13,7 +13,7 @@ from insights.models import DeliveryFacts, PatientFacts, VisitJump
 from patients.bulk import insert_values
 from patients.importing import apply_import, plan_import
 from patients.models import Delivery, FollowUp, Patient
-from patients.tests.factories import make_delivery, make_followup, make_patient
+from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
 from patients.tests.workbooks import followup_row, make_workbook, patient_row, standard_sheets
 from patients.voiding import restore, void
 from patients.writes import patient_pk, records_written
@@ -119,6 +119,15 @@ def test_a_patient_edit_changes_her_keyword_and_a_deleted_patient_leaves_no_fact
     assert her_facts(patient).anaemia_keyword
     delete(patient)
     assert not PatientFacts.objects.exists() and not DeliveryFacts.objects.exists()
+    assert_current()
+
+
+def test_a_patient_moved_to_another_district_has_her_facts_there():
+    patient = make_patient(district=make_district("Kaski"))
+    make_followup(patient)
+    patient.district = make_district("Jhapa")
+    save(patient)
+    assert her_facts(patient).district.name == "Jhapa"  # the outlier screen sums her values there
     assert_current()
 
 

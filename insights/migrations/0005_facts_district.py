@@ -1,0 +1,39 @@
+import django.db.models.deletion
+from django.db import migrations, models
+
+
+def compute_facts(apps, schema_editor):
+    """Work out every patient's facts (nothing to do in a new database). Today's insights.facts
+    writes every column of the table as this migration leaves it: a later change to the facts'
+    tables moves this step to its own migration (and makes this one do nothing)."""
+    if apps.get_model("patients", "Patient")._default_manager.exists():
+        from insights.facts import refresh
+
+        refresh()
+
+
+class Migration(migrations.Migration):
+    """Each patient's stored facts name her district, as her patient row does, so that the outlier
+    screen sums each district's values from the facts alone; then every patient's facts are worked
+    out again (seconds at a million follow-ups). 0006 then requires it: PostgreSQL cannot alter a
+    table in the transaction that wrote its rows (their foreign-key checks are deferred to the
+    commit). Writers of the previous release do not fill the district: stop them while these run."""
+
+    dependencies = [
+        ("insights", "0004_data_version"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="patientfacts",
+            name="district",
+            field=models.ForeignKey(
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="patients.district",
+            ),
+        ),
+        migrations.RunPython(compute_facts, migrations.RunPython.noop, elidable=True),
+    ]
