@@ -325,9 +325,8 @@ def trends_change(district=None, date_from=None, date_to=None):
             f"COALESCE(SUM(CASE WHEN facts.{n} >= 2 THEN 1 ELSE 0 END), 0) AS {n_out}, "
             f"AVG(CASE WHEN facts.{n} >= 2 THEN facts.latest_{column} - facts.first_{column} END) AS {mean_out}"
         )
-    (change,) = fetch(
-        f"{ctes} SELECT {', '.join(measures)} FROM scope JOIN facts ON facts.patient_id = scope.id", params
-    )
+    # The facts alone: one row per patient in scope (Scope).
+    (change,) = fetch(f"{ctes} SELECT {', '.join(measures)} FROM facts", params)
     return change
 
 
@@ -414,6 +413,7 @@ def followup_effect(district=None, date_from=None, date_to=None):
     ctes, params = Scope(district, date_from, date_to).ctes("facts")
     count_group = _group_case("n_followups", clinical.FOLLOWUP_COUNT_GROUPS)
     timing_group = _group_case("days_to_first_followup", clinical.FOLLOWUP_TIMING_GROUPS)
+    # The facts alone: one row per patient in scope (Scope), and no column of her patient row is read.
     outcomes = f"""COUNT(*) AS n_patients,
         SUM(CASE WHEN n_readings >= 2 THEN 1 ELSE 0 END) AS n_with_change,
         AVG(CASE WHEN n_readings >= 2 THEN latest_hb - first_hb END) AS mean_haemoglobin_change_g_dl,
@@ -429,7 +429,7 @@ def followup_effect(district=None, date_from=None, date_to=None):
                 ELSE {timing_group} END AS timing_group,
             n_haemoglobin_readings AS n_readings, first_haemoglobin_g_dl AS first_hb,
             current_haemoglobin_g_dl AS latest_hb
-        FROM scope JOIN facts ON facts.patient_id = scope.id
+        FROM facts
     )
     SELECT 'count' AS grouping, count_group AS label, {outcomes} FROM per_patient GROUP BY count_group
     UNION ALL

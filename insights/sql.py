@@ -48,7 +48,7 @@ class Scope:
     members, with a date range only those active in it: Patient.objects.active_between).
     The facts, with the columns of the models in insights.models: `facts` (one row per patient in
     scope), `delivery_facts` (one per delivery in scope), `jumps` (the follow-ups that jumped); and
-    `summaries`, the facts' VALUE_SUMMARY columns alone.
+    `summaries`, the facts' VALUE_SUMMARY columns alone (and her district).
     They are read from the stored tables unless the scope is `live`: with a date range, or when
     asked (to refresh the stored tables).
     """
@@ -314,7 +314,7 @@ class Scope:
         else:
             table, columns = STORED_FACTS[name]
         sql = f"SELECT {', '.join(f'stored.{c}' for c in columns)} FROM {table} stored"
-        if self.district is not None:
+        if self.chosen:  # everyone's are the patients in scope: a voided patient has none
             sql += " JOIN scope ON scope.id = stored.patient_id"
         return sql, []
 

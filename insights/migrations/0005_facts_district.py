@@ -21,6 +21,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("insights", "0004_data_version"),
+        # Today's insights.facts reads today's record tables.
+        ("patients", "0019_records_written"),
     ]
 
     operations = [
