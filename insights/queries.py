@@ -565,9 +565,15 @@ def _beyond(value, field):
     of `field` (`stats.mean_<field>`, `stats.square_<field>`: the means of the values and of their
     squares). Compared squared, so no square root is taken in SQL. Where every value is the same the
     variance is zero, or a hair below it in floating point (11.2 is not exact): nothing lies beyond."""
-    mean, square = f"stats.mean_{field}", f"stats.square_{field}"
-    variance = f"({square} - {mean} * {mean})"
+    mean, variance = f"stats.mean_{field}", _variance(field, "stats.")
     return f"({variance} > 0 AND ({value} - {mean}) * ({value} - {mean}) > {clinical.OUTLIER_SD**2} * {variance})"
+
+
+def _variance(field, table=""):
+    """SQL: the population variance of `field` from its mean and mean square (`mean_<field>`,
+    `square_<field>`, of `table` if given). _outliers() works it out the same way in Python."""
+    mean, square = f"{table}mean_{field}", f"{table}square_{field}"
+    return f"({square} - {mean} * {mean})"
 
 
 # Bounds are loosened by this share of the mean and spread, so that a patient whose value _beyond()
@@ -581,7 +587,7 @@ def _bounds(fields):
     where the variance is not above zero. Over `stats.mean_<field>` and `stats.square_<field>`."""
     columns = []
     for f in fields:
-        mean, variance = f"mean_{f}", f"(square_{f} - mean_{f} * mean_{f})"
+        mean, variance = f"mean_{f}", _variance(f)
         spread = f"{clinical.OUTLIER_SD} * SQRT({variance})"
         margin = f"{BOUNDS_SLACK} * (ABS({mean}) + {spread})"
         columns += [

@@ -314,7 +314,7 @@ class Scope:
         else:
             table, columns = STORED_FACTS[name]
         sql = f"SELECT {', '.join(f'stored.{c}' for c in columns)} FROM {table} stored"
-        if self.chosen:  # everyone's are the patients in scope: a voided patient has none
+        if self.chosen:  # unchosen, every stored row is a patient in scope (a voided patient has none)
             sql += " JOIN scope ON scope.id = stored.patient_id"
         return sql, []
 

@@ -188,9 +188,10 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self):
-        if self.whole and connections[self.object_list.db].vendor == "postgresql":
+        database = connections[self.object_list.db]
+        if self.whole and database.vendor == "postgresql":
             sql, params = self.object_list.query.sql_with_params()
-            with connections[self.object_list.db].cursor() as cursor:
+            with database.cursor() as cursor:
                 cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
                 (plan,) = cursor.fetchone()[0]
             if plan["Plan"]["Plan Rows"] > ESTIMATE_COUNT_ABOVE:

@@ -83,7 +83,7 @@ def test_changelist_does_not_count_the_whole_table(client, data_manager, records
 
 
 def test_a_whole_big_table_is_counted_by_the_planners_estimate_on_postgresql(
-    client, data_manager, records, monkeypatch, django_assert_num_queries
+    client, data_manager, records, monkeypatch
 ):
     monkeypatch.setattr(patients_admin, "ESTIMATE_COUNT_ABOVE", 10)  # 50 patients are "big" here
     with connection.cursor() as cursor:
