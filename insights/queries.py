@@ -17,6 +17,7 @@ import datetime
 import math
 
 import scipy.stats
+from django.db import connection
 
 from insights.models import SCREENED_VALUES, VALUE_SUMMARY, PatientFacts
 from insights.sql import (
@@ -275,41 +276,40 @@ def district_metrics(district=None, date_from=None, date_to=None):
     return rows
 
 
-_TREND_MEASURES = (
-    "COUNT(*) AS n_visits, COUNT(weight_kg) AS n_weight, AVG(weight_kg) AS mean_weight_kg, "
-    "COUNT(haemoglobin_g_dl) AS n_haemoglobin, AVG(haemoglobin_g_dl) AS mean_haemoglobin_g_dl"
-)
-
-
-def trends_by_visit(district=None, date_from=None, date_to=None):
+def trends_by_visit_and_month(district=None, date_from=None, date_to=None):
     """Follow-ups' mean weight and haemoglobin, with their counts, by visit number (the prototype's
-    third query). One query."""
-    ctes, params = Scope(district, date_from, date_to).ctes("fu")
-    return fetch(
-        f"{ctes} SELECT visit_number, {_TREND_MEASURES} FROM fu GROUP BY visit_number ORDER BY visit_number", params
-    )
+    third query) and by month of the visit (YYYY-MM): {"by_visit": rows, "by_month": rows}. One
+    query, one pass over the follow-ups.
 
-
-def trends_by_month(district=None, date_from=None, date_to=None):
-    """Follow-ups' mean weight and haemoglobin, with their counts, by month of the visit (YYYY-MM). One query.
-
-    Summed by day first, then by month: the month is worked out for a few thousand days instead of
-    a million visits (PostgreSQL's to_char on every row took twice as long as the whole grouping)."""
+    The follow-ups are summed per day and visit number first (90,000 cells at ten million
+    follow-ups: on PostgreSQL, in parallel and in the order of the trends index, patients.models),
+    then the cells per visit and per month: the month is worked out per cell, not per visit. At
+    ten million follow-ups the trends took 1.35 s (a pass per grouping) to 0.75 s."""
     ctes, params = Scope(district, date_from, date_to).ctes("fu")
     month = sql_dialect()["month"].format("visit_date")
-    return fetch(
-        f"""{ctes},
-        by_day AS (
-            SELECT visit_date, COUNT(*) AS n, COUNT(weight_kg) AS n_weight, SUM(weight_kg) AS weight,
-                COUNT(haemoglobin_g_dl) AS n_haemoglobin, SUM(haemoglobin_g_dl) AS haemoglobin
-            FROM fu GROUP BY visit_date
-        )
-        SELECT {month} AS month, SUM(n) AS n_visits, SUM(n_weight) AS n_weight,
-            SUM(weight) / NULLIF(SUM(n_weight), 0) AS mean_weight_kg, SUM(n_haemoglobin) AS n_haemoglobin,
-            SUM(haemoglobin) / NULLIF(SUM(n_haemoglobin), 0) AS mean_haemoglobin_g_dl
-        FROM by_day GROUP BY {month} ORDER BY month""",
-        params,
-    )
+    cells = """SELECT visit_date, visit_number, COUNT(*) AS n, COUNT(weight_kg) AS n_weight, SUM(weight_kg) AS weight,
+        COUNT(haemoglobin_g_dl) AS n_haemoglobin, SUM(haemoglobin_g_dl) AS haemoglobin
+        FROM fu GROUP BY visit_date, visit_number"""
+    sums = """SUM(n) AS n_visits,
+        SUM(n_weight) AS n_weight, SUM(weight) / NULLIF(SUM(n_weight), 0) AS mean_weight_kg,
+        SUM(n_haemoglobin) AS n_haemoglobin,
+        SUM(haemoglobin) / NULLIF(SUM(n_haemoglobin), 0) AS mean_haemoglobin_g_dl"""
+    if connection.vendor == "postgresql":
+        sql = f"""{ctes}
+        SELECT CASE WHEN GROUPING(visit_number) = 0 THEN 'visit' ELSE 'month' END AS kind, visit_number,
+            {month} AS month, {sums}
+        FROM ({cells}) cells GROUP BY GROUPING SETS ((visit_number), ({month}))"""
+    else:  # SQLite has no GROUPING SETS: the cells once, grouped twice
+        sql = f"""{ctes}, cells AS {MATERIALIZED()}({cells})
+        SELECT 'visit' AS kind, visit_number, NULL AS month, {sums} FROM cells GROUP BY visit_number
+        UNION ALL
+        SELECT 'month', NULL, {month}, {sums} FROM cells GROUP BY {month}"""
+    found = {"visit": [], "month": []}
+    for row in fetch(f"{sql} ORDER BY kind, visit_number, month", params):
+        kind = row.pop("kind")
+        del row["month" if kind == "visit" else "visit_number"]
+        found[kind].append(row)
+    return {"by_visit": found["visit"], "by_month": found["month"]}
 
 
 def trends_change(district=None, date_from=None, date_to=None):
@@ -332,12 +332,10 @@ def trends_change(district=None, date_from=None, date_to=None):
 
 def trends(district=None, date_from=None, date_to=None):
     """Weight and haemoglobin across follow-ups: by visit number, by month, and the change from
-    first to latest visit (trends_by_visit, trends_by_month, trends_change). Three queries."""
-    filters = {"district": district, "date_from": date_from, "date_to": date_to}
+    first to latest visit (trends_by_visit_and_month, trends_change). Two queries."""
     return {
-        "by_visit": trends_by_visit(**filters),
-        "by_month": trends_by_month(**filters),
-        "change": trends_change(**filters),
+        **trends_by_visit_and_month(district, date_from, date_to),
+        "change": trends_change(district, date_from, date_to),
     }
 
 
@@ -636,7 +634,7 @@ def deliveries_by_month(district=None, date_from=None, date_to=None):
     """Deliveries per month of delivery and type: rows of month (YYYY-MM), delivery_type, n. One query."""
     ctes, params = Scope(district, date_from, date_to).ctes("dl")
     month = sql_dialect()["month"].format("date_of_delivery")
-    # By day first, then by month, as trends_by_month.
+    # By day first, then by month: the month is worked out per day, not per delivery.
     return fetch(
         f"{ctes}, by_day AS (SELECT date_of_delivery, type_of_delivery, COUNT(*) AS n FROM dl "
         "GROUP BY date_of_delivery, type_of_delivery) "

@@ -34,13 +34,14 @@ def overview(request):
     if form.is_bound and not form.is_valid():
         return render(request, "insights/overview.html", context)
     filters, scope, results = form.filters(), form.scope(), _results(request)
-    districts, n_high_risk, weights, by_visit, by_month = results(
+    districts, n_high_risk, weights, visits, by_month = results(
         (queries.district_metrics, filters),
         (queries.count_high_risk_patients, filters),
         (queries.average_weight_by_district, filters),
-        (queries.trends_by_visit, filters),
+        (queries.trends_by_visit_and_month, filters),  # as the trends page: one result for both
         (queries.deliveries_by_month, filters),
     )
+    by_visit = visits["by_visit"]
     totals = {key: sum(row[key] for row in districts) for key in (
         "n_patients", "n_deliveries", "n_caesarean", "n_anaemic", "n_with_haemoglobin", "n_high_blood_pressure",
         "n_with_blood_pressure", "n_followups")}  # fmt: skip
@@ -173,9 +174,8 @@ TREND_COLUMNS = ["n_visits", "n_weight", "mean_weight_kg", "n_haemoglobin", "mea
 @staff_permission("patients.view_patient")
 def trends(request):
     def build(results, filters, scope):
-        by_visit, by_month, change = results(
-            (queries.trends_by_visit, filters), (queries.trends_by_month, filters), (queries.trends_change, filters)
-        )
+        visits, change = results((queries.trends_by_visit_and_month, filters), (queries.trends_change, filters))
+        by_visit, by_month = visits["by_visit"], visits["by_month"]
         charts_ = [
             _chart("visits", charts.visit_trends_chart(by_visit, scope), [], [], "By visit number"),
             _chart("months", charts.monthly_trends_chart(by_month, scope), [], [], "By month of visit"),

@@ -149,18 +149,18 @@ def test_a_refresh_keeps_a_result_computed_meanwhile(patient, behind):
 def test_the_refresh_task_computes_the_result_for_its_filters(patient, behind):
     kaski = patient.district
     filters = {"district": kaski, "date_from": datetime.date(2024, 1, 1), "date_to": datetime.date(2024, 12, 31)}
-    Results()((queries.trends_by_visit, filters))
+    Results()((queries.trends_by_visit_and_month, filters))
     make_followup(patient, visit_date=datetime.date(2024, 5, 1), haemoglobin_g_dl=12.0)
     stale = Results()
-    (rows,) = stale((queries.trends_by_visit, filters))
-    assert stale.as_of is not None and [row["n_visits"] for row in rows] == [1]
+    (trends,) = stale((queries.trends_by_visit_and_month, filters))
+    assert stale.as_of is not None and [row["n_visits"] for row in trends["by_visit"]] == [1]
 
     (task,) = refreshes()
     refresh_results.call(*task.args_kwargs["args"])
     exact = Results()
-    (rows,) = exact((queries.trends_by_visit, filters))
-    assert exact.as_of is None and rows == queries.trends_by_visit(**filters)
-    assert [row["n_visits"] for row in rows] == [1, 1]
+    (trends,) = exact((queries.trends_by_visit_and_month, filters))
+    assert exact.as_of is None and trends == queries.trends_by_visit_and_month(**filters)
+    assert [row["n_visits"] for row in trends["by_visit"]] == [1, 1]
 
 
 def test_a_refresh_for_a_district_since_removed_does_nothing(patient):
@@ -185,7 +185,7 @@ def test_the_background_worker_brings_a_page_back_to_the_records(client, django_
     make_followup(patient, visit_date=datetime.date(2024, 5, 1), haemoglobin_g_dl=11.9)
     assert client.get(reverse("insights:trends")).context["as_of"] is not None
     (task,) = refreshes()
-    assert len(task.args_kwargs["args"][0]) == 3  # by visit, by month, the change
+    assert len(task.args_kwargs["args"][0]) == 2  # by visit and month, the change
 
     worker()  # `manage.py db_worker --batch`, a real process on this database
     assert set(refreshes().values_list("status", flat=True)) == {"SUCCESSFUL"}
