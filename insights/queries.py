@@ -526,7 +526,7 @@ def anomalies(district=None, date_from=None, date_to=None):
         SELECT scope.id, scope.patient_id, summaries.district_id,
             {", ".join(f"CASE WHEN {near[key]} THEN 1 ELSE 0 END AS {key}" for key in screened)}
         FROM summaries JOIN stats ON stats.district_id = summaries.district_id
-        JOIN scope ON scope.id = summaries.patient_id
+        {scope.patients_of("summaries")}
         WHERE {" OR ".join(near.values())}
     )
     {" UNION ALL ".join(branches)}

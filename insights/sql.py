@@ -118,6 +118,15 @@ class Scope:
             )
         return f"JOIN {table} ON {table}.patient_id = {patients}.id"
 
+    def patients_of(self, rows):
+        """SQL joining `scope` to `rows` (a few of the patients in scope, by `rows.patient_id`). With
+        everyone in scope, PostgreSQL would hash a million patients when it misjudges how few rows
+        there are: as in records_of(), each is looked up by her primary key instead (values to
+        review at 10 million follow-ups: 2.9 s to 2.7 s). A chosen scope is small: simply joined."""
+        if connection.vendor == "postgresql" and not self.filtered:
+            return f"CROSS JOIN LATERAL (SELECT * FROM scope WHERE scope.id = {rows}.patient_id OFFSET 0) scope"
+        return f"JOIN scope ON scope.id = {rows}.patient_id"
+
     # --- The records in scope ---
 
     def _members(self):
