@@ -48,7 +48,7 @@ def as_json(value):
 def test_each_endpoint_returns_its_query_functions_rows(clinician, records, name, django_assert_num_queries):
     expected = as_json(getattr(queries, name)())
     # the user's permissions, then the analysis' own queries (trends: two), nothing per row
-    with django_assert_num_queries(1 + {"trends": 2, "anomalies": 3}.get(name, 1)):
+    with django_assert_num_queries(1 + {"trends": 2}.get(name, 1)):
         response = get(clinician, f"/api/insights/{name}")
     assert response.status_code == 200
     assert response.json() == expected

@@ -307,7 +307,7 @@ def test_every_insight_agrees_with_the_oracle_on_the_prototypes_traps():
 @pytest.mark.parametrize(
     ("query", "count"),
     [(queries.district_metrics, 1), (queries.delivery_outcomes, 1), (queries.followup_effect, 1),
-     (queries.anomalies, 3)],
+     (queries.anomalies, 1)],
 )  # fmt: skip
 def test_each_analysis_runs_a_fixed_number_of_queries(query, count, django_assert_num_queries):
     build([{"district": "Kaski", "weight_kg": 50.0, "height_cm": 150.0, "condition": "", "deliveries": [],

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from insights import queries
+from insights.views import HIGH_RISK_PER_PAGE
 from patients.bulk import insert_values
 from patients.models import DeliveryType, FollowUp, Patient
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
@@ -282,6 +283,22 @@ class TestHighRiskTable:
         known = [value for value in values if value is not None]
         assert known == sorted(known) and known[0] == 6.5
         assert values[len(known) :] == [None] * (len(values) - len(known))  # patients without a reading last
+
+    def test_pages_through_the_list_in_order(self, client, clinician, records):
+        for n in range(HIGH_RISK_PER_PAGE + 3):  # haemoglobin 6.0, 6.05, ...: the order of the haemoglobin sort
+            make_followup(make_patient(patient_id=f"LOW-{n:02d}"), haemoglobin_g_dl=round(6 + n / 20, 2))
+        expected = [row["patient_id"] for row in queries.high_risk_patients(order="haemoglobin")]
+        client.force_login(clinician)
+        pages = [
+            client.get(reverse("insights:high_risk"), {"sort": "haemoglobin", "page": number})
+            for number in ("1", "2", "99", "x")  # past the last page: the last; not a number: the first
+        ]
+        listed = [[row["patient_id"] for row in response.context["patients"]] for response in pages]
+        assert listed[0] == expected[:HIGH_RISK_PER_PAGE] and listed[0][:2] == ["LOW-00", "LOW-01"]
+        assert listed[1] == expected[HIGH_RISK_PER_PAGE : 2 * HIGH_RISK_PER_PAGE]
+        assert listed[2] == expected[(len(expected) - 1) // HIGH_RISK_PER_PAGE * HIGH_RISK_PER_PAGE :]
+        assert listed[3] == listed[0]
+        assert {response.context["count"] for response in pages} == {len(expected)}
 
     def test_downloads_the_whole_list_as_csv_and_xlsx_with_formulas_defused(self, client, clinician, risky):
         import io
