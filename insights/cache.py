@@ -138,9 +138,11 @@ def refresh_results(calls):
     version = current_version()
     with _one_core():
         for query_name, portable in calls:
-            query, filters = getattr(queries, query_name), _from_portable(portable)
-            if filters is None:
-                continue  # its district is gone: no page asks for this result any more
+            query, filters = getattr(queries, query_name, None), _from_portable(portable)
+            if query is None or filters is None:
+                # Asked for by an earlier release (an analysis since renamed), or for a district
+                # that is gone: no page asks for this result any more.
+                continue
             key = _key(query, filters)
             if cache.get(key, (None,))[0] != version:
                 _compute(key, query, filters, version, keep_newer=True)

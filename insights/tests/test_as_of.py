@@ -136,6 +136,16 @@ def test_the_high_risk_list_behind_the_records_shows_only_who_still_matches_its_
     assert [row["patient_id"] for row in response.context["patients"]] == [anaemic[1].patient_id]
 
 
+def test_a_refresh_asked_for_by_an_earlier_release_skips_what_is_gone(patient, behind):
+    Results()((queries.district_metrics, ALL))
+    make_followup(patient, visit_date=datetime.date(2024, 5, 1))
+    # Queued before a deploy that renamed an analysis (trends_by_visit is now trends_by_visit_and_month).
+    refresh_results.call([["trends_by_visit", ALL], ["district_metrics", ALL]])
+    exact = Results()
+    (rows,) = exact((queries.district_metrics, ALL))
+    assert exact.as_of is None and sum(row["n_followups"] for row in rows) == 2  # the rest were computed
+
+
 def test_a_refresh_keeps_a_result_computed_meanwhile(patient, behind):
     Results()((queries.district_metrics, ALL))
     make_followup(patient, visit_date=datetime.date(2024, 5, 1))

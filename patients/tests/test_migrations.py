@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
@@ -14,6 +14,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.unannounced_w
 BEFORE_VOID_IDS = "0013_free_text_without_control_characters"
 VOID_IDS = "0014_void_ids"
 PATIENT_ID_IGNORING_CASE = "0015_patient_id_unique_ignoring_case"
+BEFORE_TRENDS_INDEX = "0019_records_written"
+TRENDS_INDEX = "0020_followup_trends_index"
 
 
 @pytest.fixture
@@ -100,3 +102,31 @@ def test_the_risk_facts_migration_works_out_the_new_facts_of_patients_already_re
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="CREATE INDEX CONCURRENTLY: PostgreSQL only")
+def test_the_trends_index_is_built_after_a_concurrent_build_failed_halfway(migrate_to):
+    districts, patients, _, followups = managers(migrate_to(BEFORE_TRENDS_INDEX))
+    sita = patients.create(patient_id="P001", district=districts.create(name="Kaski"))
+    for number in (1, 2):
+        followups.create(patient=sita, visit_number=number, visit_date=datetime.date(2024, 3, 5))
+
+    def trends_index():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index "
+                "WHERE indexrelid = to_regclass('patients_followup_trends_idx')"
+            )
+            return cursor.fetchone()
+
+    # A concurrent build that fails leaves an invalid index of its name behind (here a unique one,
+    # over two visits on the same day), and the migration unapplied.
+    with pytest.raises(IntegrityError), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE UNIQUE INDEX CONCURRENTLY patients_followup_trends_idx ON patients_followup (visit_date)"
+        )
+    assert trends_index()[0] is False
+
+    migrate_to(TRENDS_INDEX)
+    valid, definition = trends_index()
+    assert valid and "INCLUDE (weight_kg, haemoglobin_g_dl) WHERE (voided_at IS NULL)" in definition
