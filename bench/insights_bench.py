@@ -10,8 +10,8 @@ numbers (one INSERT ... SELECT per round, so loading stays in the database) and 
 facts the copies bypassed, timing that rebuild. Then prints the median of --repeat runs of each
 analysis, without a date range (read from the stored facts) and for one district and year
 (computed live). Target (#17): each at most 300 ms at 1,000,000 follow-ups, 1 s at 10,000,000.
-The high-risk list counts as its page (what the page computes); the whole list, which the
-downloads and the API stream, is timed last: to its first row and to its last.
+The two lists count as their pages (what the pages compute); the whole lists, which the API and
+the downloads read, are timed last (the high-risk list to its first row and to its last).
 """
 
 import argparse
@@ -34,7 +34,7 @@ from django.db import connection  # noqa: E402
 from django.db.models import Max  # noqa: E402
 
 from insights import facts, queries  # noqa: E402
-from insights.views import HIGH_RISK_PER_PAGE  # noqa: E402
+from insights.views import ANOMALIES_PER_PAGE, HIGH_RISK_PER_PAGE  # noqa: E402
 from patients.models import Delivery, District, FollowUp, Patient  # noqa: E402
 
 
@@ -44,14 +44,19 @@ def high_risk_page(**filters):
     return queries.high_risk_rows(pks[:HIGH_RISK_PER_PAGE], **filters)
 
 
-# What each insight page (and API endpoint) computes when nothing is cached: the target applies to
-# these. The high-risk list is paged: its page reads the ordered keys and 50 rows.
+def review_page(**filters):
+    """What the values-to-review page reads: its first page, with how many there are in all."""
+    return queries.anomalies_page(**filters, limit=ANOMALIES_PER_PAGE)["rows"]
+
+
+# What each insight page computes when nothing is cached: the target applies to these. The two
+# lists are paged: the high-risk page reads the ordered keys and 50 rows, the review page 50 rows.
 ANALYSES = [
     ("average_weight_by_district", queries.average_weight_by_district),
     ("high-risk page (first 50)", high_risk_page),
     ("trends", queries.trends),
     ("district_metrics", queries.district_metrics),
-    ("anomalies", queries.anomalies),
+    ("values-to-review page", review_page),
     ("delivery_outcomes", queries.delivery_outcomes),
     ("followup_effect", queries.followup_effect),
 ]
@@ -153,11 +158,19 @@ def main():
                 len(result) if isinstance(result, list) else sum(len(v) for v in result.values() if isinstance(v, list))
             )
             print(f"{name:<28} {label:<20} {statistics.median(timings):>8.0f} {rows:>8,}")
-    # The whole high-risk list is a download: what counts is how soon it starts and that it streams.
+    # The whole lists, as the API and the downloads read them: the high-risk list streams (what
+    # counts is how soon it starts), the values to review come whole.
     for label, filters in cases:
         runs = [whole_high_risk_list(**filters) for _ in range(args.repeat)]
         first, last = statistics.median(run[0] for run in runs), statistics.median(run[1] for run in runs)
         print(f"{'high-risk list, streamed':<28} {label:<20} {last:>8.0f} {runs[0][2]:>8,}  (first row {first:.0f} ms)")
+    for label, filters in cases:
+        timings = []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            rows = queries.anomalies(**filters)
+            timings.append((time.perf_counter() - started) * 1000)
+        print(f"{'values to review, whole':<28} {label:<20} {statistics.median(timings):>8.0f} {len(rows):>8,}")
 
 
 if __name__ == "__main__":

@@ -269,6 +269,21 @@ def followups(request):
 
 
 ANOMALIES_PER_PAGE = 50
+# Page numbers above this are read as the first page, then shown as Django's paginator says (the
+# last): the offset of any page read stays a small number for the database.
+LAST_PAGE_GUESSED = 100_000
+
+
+def _page_guess(asked):
+    """The page asked for (`?page=`), as a number to read that page before the count is known: 1
+    when it is not a whole number from 1 to LAST_PAGE_GUESSED."""
+    try:
+        number = int(asked)
+    except ValueError:
+        return 1
+    return number if 1 <= number <= LAST_PAGE_GUESSED else 1
+
+
 ANOMALY_COLUMNS = ["patient_id", "record", "date", "visit_number", "field", "value", "rule", "score", "reference"]
 
 
@@ -276,10 +291,23 @@ ANOMALY_COLUMNS = ["patient_id", "record", "date", "visit_number", "field", "val
 @staff_permission("patients.view_patient")
 def anomalies(request):
     def build(results, filters, scope):
-        (rows,) = results((queries.anomalies, filters))
-        page = Paginator(rows, ANOMALIES_PER_PAGE).get_page(request.GET.get("page"))
+        # The database orders the values and hands over one page, with how many there are in all.
+        # Each page is cached on its own (served behind the records, two pages may come from
+        # different versions of them). The page asked for is read first; Django's paginator then
+        # decides which page is shown, and one past the last (rare: a list that shrank, an edited
+        # address) is read again as the last.
+        def listed(number):
+            return queries.anomalies_page, {**filters, "offset": (number - 1) * ANOMALIES_PER_PAGE,
+                                            "limit": ANOMALIES_PER_PAGE}  # fmt: skip
+
+        asked = request.GET.get("page", "")
+        guess = _page_guess(asked)
+        (found,) = results(listed(guess))
+        page = Paginator(range(found["count"]), ANOMALIES_PER_PAGE).get_page(asked)
+        if page.number != guess:
+            (found,) = results(listed(page.number))
         table = _table(
-            f"{len(rows)} values to review, largest first", page.object_list, ANOMALY_COLUMNS,
+            f"{found['count']} values to review, largest first", found["rows"], ANOMALY_COLUMNS,
             links={"patient_id": lambda row: reverse("patients:detail", args=[row["patient_id"]])},
         )  # fmt: skip
         table["page"] = page

@@ -231,6 +231,13 @@ def assert_agrees(filters, risk_filters=True):
         (row["rule"], row["record"], row["patient_id"], row["field"], row["date"], row["visit_number"]): row
         for row in queries.anomalies(**filters)
     }
+    # A page of them (the review page's): that slice of the whole list, and how many in all.
+    whole = queries.anomalies(**filters)
+    for offset, limit in ((0, 3), (2, 5), (len(whole), 5)):
+        assert queries.anomalies_page(**filters, offset=offset, limit=limit) == {
+            "count": len(whole),
+            "rows": whole[offset : offset + limit],
+        }, (offset, limit)
     # A value a rounding error away from the 3-SD line may fall either side of it.
     on_the_line = {key for key, z in z_scores.items() if abs(abs(z) - 3) < 1e-9}
     assert set(got_flags) - on_the_line == set(expected_flags) - on_the_line
@@ -307,7 +314,7 @@ def test_every_insight_agrees_with_the_oracle_on_the_prototypes_traps():
 @pytest.mark.parametrize(
     ("query", "count"),
     [(queries.district_metrics, 1), (queries.delivery_outcomes, 1), (queries.followup_effect, 1),
-     (queries.anomalies, 1)],
+     (queries.anomalies, 1), (queries.anomalies_page, 1)],
 )  # fmt: skip
 def test_each_analysis_runs_a_fixed_number_of_queries(query, count, django_assert_num_queries):
     build([{"district": "Kaski", "weight_kg": 50.0, "height_cm": 150.0, "condition": "", "deliveries": [],

@@ -207,6 +207,26 @@ def test_the_delivery_page_says_the_chi_square_in_words(client, clinician, recor
     assert "chi-square" in summary and "degrees of freedom" in summary and "not a cause" in summary
 
 
+def test_the_review_list_pages_through_the_values_largest_first(client, clinician, records):
+    from insights.views import ANOMALIES_PER_PAGE
+
+    for n in range(ANOMALIES_PER_PAGE + 2):  # a weight jump each, of 10.0 kg, 10.1 kg, ...
+        patient = make_patient(patient_id=f"JUMP-{n:02d}", condition="")
+        make_followup(patient, visit_number=1, visit_date=datetime.date(2024, 3, 1), weight_kg=50.0)
+        make_followup(patient, visit_number=2, visit_date=datetime.date(2024, 4, 1), weight_kg=60.0 + n / 10)
+    expected = [row["patient_id"] for row in queries.anomalies()]
+    assert len(expected) > ANOMALIES_PER_PAGE
+    client.force_login(clinician)
+    asked = ("1", "2", "99", "0", "-1", "9" * 30, "x", "²", "")  # past the last page: the last; not a number: the first
+    pages = [client.get(reverse("insights:anomalies"), {"page": number}) for number in asked]
+    assert {response.status_code for response in pages} == {200}
+    listed = [[row[0]["text"] for row in response.context["tables"][0]["rows"]] for response in pages]
+    assert listed[0] == expected[:ANOMALIES_PER_PAGE]
+    assert listed[1] == listed[2] == listed[3] == listed[4] == listed[5] == expected[ANOMALIES_PER_PAGE:]
+    assert listed[6] == listed[7] == listed[8] == listed[0]
+    assert f"{len(expected)} values to review, largest first" in pages[0].content.decode()
+
+
 def test_the_review_list_links_each_value_to_its_patient(client, clinician, records):
     patient = Patient.objects.first()
     make_followup(patient, visit_date=datetime.date(2024, 12, 1), haemoglobin_g_dl=16.5)  # +jump from ~9.5
