@@ -101,3 +101,38 @@ def test_every_insight_page_draws_and_the_review_list_leads_to_her_timeline(page
     assert drawn_points(page, "timeline") >= 5  # three haemoglobin readings and two weights
     page.screenshot(path=ARTIFACTS / "patient-timeline.png", full_page=True)
     assert console_errors == []
+
+
+def test_a_clinician_pages_through_the_values_to_review_in_one_district(page, live_server, console_errors):
+    kaski = make_district("Kaski")
+    make_followup(make_patient(patient_id="JHAPA1", district=make_district("Jhapa")), weight_kg=50.0)
+    for n in range(53):  # a weight jump each, largest last: 10.0 kg, 10.1 kg, ...
+        patient = make_patient(patient_id=f"J{n:02d}", district=kaski, condition="")
+        make_followup(patient, visit_number=1, visit_date=datetime.date(2024, 3, 1), weight_kg=50.0)
+        make_followup(patient, visit_number=2, visit_date=datetime.date(2024, 4, 1), weight_kg=60.0 + n / 10)
+    nurse = make_user("nurse", roles.CLINICIAN)
+    nurse.set_password("a-long-Passphrase-1")
+    nurse.save()
+
+    log_in(page, live_server, "nurse", "a-long-Passphrase-1")
+    page.get_by_role("combobox", name="District").select_option(label="Kaski")
+    page.get_by_role("button", name="Show").click()
+    page.get_by_role("navigation", name="Insights").get_by_role("link", name="Values to review").click()
+    page.get_by_role("heading", name="· Kaski").wait_for()
+    page.get_by_text("53 values to review, largest first").wait_for()
+    pages = page.get_by_role("navigation", name="Pages")
+    assert pages.get_by_text("Page 1 of 2").count() == 1
+    assert page.get_by_role("link", name="J52").count() == 1  # the largest change first
+    assert page.get_by_role("link", name="J02").count() == 0
+
+    pages.get_by_role("link", name="Next ›").click()
+    page.get_by_text("Page 2 of 2").wait_for()
+    page.get_by_role("heading", name="· Kaski").wait_for()  # the district came along
+    assert [page.get_by_role("link", name=f"J{n:02d}").count() for n in (0, 1, 2, 52)] == [1, 1, 1, 0]
+    assert page.get_by_role("link", name="JHAPA1").count() == 0
+    page.screenshot(path=ARTIFACTS / "values-to-review-page-2.png", full_page=True)
+
+    page.get_by_role("navigation", name="Pages").get_by_role("link", name="« First").click()
+    page.get_by_text("Page 1 of 2").wait_for()
+    assert page.get_by_role("link", name="J52").count() == 1
+    assert console_errors == []
