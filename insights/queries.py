@@ -486,7 +486,7 @@ def anomalies(district=None, date_from=None, date_to=None):
     return [_as_flag(row) for row in fetch_values(f"{sql} ORDER BY {ANOMALY_ORDER}", params)]
 
 
-def anomalies_page(district=None, date_from=None, date_to=None, offset=0, limit=50):
+def anomalies_page(district=None, date_from=None, date_to=None, *, limit, offset=0):
     """One page of anomalies(): {"count": all the flags, "rows": at most `limit` of them from
     `offset` on}. The database orders the flags and hands over the page alone: at ten million
     follow-ups, 180,000 flags are not sent to Python, nor cached, to show 50. One query (two for a
