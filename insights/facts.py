@@ -1,6 +1,7 @@
 """
 Keeping the stored facts (insights.models) current: every write to the records refreshes the
-facts of the patients it names, and the cache's data version, in the writer's transaction.
+facts of the patients it names, their districts' sums (DistrictSums: her facts' part taken away
+before they are written and added after), and the cache's data version, in the writer's transaction.
 
 - Every writer of the app (forms, API, admin, imports, voiding, demo data) announces its write once
   (patients.writes.records_written), naming the patients written, or None for "any": then
@@ -11,12 +12,16 @@ Two writers to one patient take turns on PostgreSQL: a refresh first locks her p
 KEY UPDATE, which the foreign-key check of a concurrent write to her records does not block, so
 they cannot deadlock), and computes her facts only once it holds the lock, from what the other
 has committed. A rebuild of everyone locks the patient table against such writers instead.
+Writers to one district take turns on its sums at the end of their refresh, each locking the rows of
+the districts it changed in district order (no two can deadlock), just before the data version,
+which every writer updates last anyway.
 """
 
 from django.db import connection, transaction
 
 from insights import cache
-from insights.sql import STORED_FACTS, Scope, execute
+from insights.models import DistrictSums
+from insights.sql import STORED_FACTS, Scope, district_sum_columns, district_sums_select, execute
 from patients.models import Delivery, FollowUp, Patient
 
 # Patients refreshed per statement (the SQL lists their primary keys).
@@ -25,11 +30,15 @@ CHUNK = 500
 # tables beats many lookups (20,000 new patients of 20,000: 1.3 s instead of 5 s on SQLite).
 REBUILD_SHARE = 4
 
+FACTS = STORED_FACTS["facts"][0]
+DISTRICT_SUMS = DistrictSums._meta.db_table
+
 
 def refresh(patient_pks=None):
-    """Recompute the stored facts of these patients (primary keys), or of everyone when None.
-    Six queries per CHUNK patients (and a lock on PostgreSQL); a rebuild of everyone takes seconds at a
-    million follow-ups."""
+    """Recompute the stored facts of these patients (primary keys), or of everyone when None, and
+    their districts' sums (DistrictSums). Eight queries per CHUNK patients (and a lock on
+    PostgreSQL), and one for the districts' sums; a rebuild of everyone takes seconds at a million
+    follow-ups."""
     if patient_pks is not None:
         patient_pks = sorted(set(patient_pks))
         if len(patient_pks) > CHUNK and len(patient_pks) * REBUILD_SHARE > Patient.objects.count():
@@ -43,18 +52,27 @@ def refresh(patient_pks=None):
                 # empty, and its plan for the rebuild took minutes instead of seconds (3,000 patients,
                 # 30,000 follow-ups: 185 s). ANALYZE samples this transaction's own rows too.
                 execute(f"ANALYZE {', '.join(model._meta.db_table for model in (Patient, Delivery, FollowUp))}")
-            for table, _ in STORED_FACTS.values():
+            for table, _ in [*STORED_FACTS.values(), (DISTRICT_SUMS, None)]:
                 execute(f"DELETE FROM {table}")
             _insert(Scope(live=True))
+            columns = ", ".join(column for *_, column in district_sum_columns())
+            execute(
+                f"INSERT INTO {DISTRICT_SUMS} (district_id, {columns}) SELECT facts.district_id, "
+                f"{district_sums_select('facts')} FROM {FACTS} facts GROUP BY facts.district_id"
+            )
             return
+        change = {}  # district: the change of its sums, in district_sum_columns() order
         for start in range(0, len(patient_pks), CHUNK):
             chunk = patient_pks[start : start + CHUNK]
             if connection.vendor == "postgresql":  # SQLite's writers take turns anyway
                 list(Patient.objects.filter(pk__in=chunk).select_for_update(no_key=True).values_list("pk"))
+            _add_up(change, _district_sums_of(chunk), -1)  # their old part of their districts' sums
             placeholders = ", ".join(["%s"] * len(chunk))
             for table, _ in STORED_FACTS.values():
                 execute(f"DELETE FROM {table} WHERE patient_id IN ({placeholders})", chunk)
             _insert(Scope(patients=chunk, live=True))
+            _add_up(change, _district_sums_of(chunk), 1)
+        _add_to_district_sums(change)
 
 
 def _insert(scope):
@@ -62,6 +80,48 @@ def _insert(scope):
         ctes, params = scope.ctes(name)
         names = ", ".join(columns)
         execute(f"{ctes} INSERT INTO {table} ({names}) SELECT {names} FROM {name}", params)
+
+
+def _district_sums_of(patient_pks):
+    """The sums of these patients' stored facts per district: rows of (district, its sums in
+    district_sum_columns() order). Read before and after their facts are written rather than
+    returned by the writes: SQLite 3.40 returned a wrong IS NULL from an INSERT's RETURNING."""
+    placeholders = ", ".join(["%s"] * len(patient_pks))
+    return _fetch(
+        f"SELECT facts.district_id, {district_sums_select('facts')} FROM {FACTS} facts "
+        f"WHERE facts.patient_id IN ({placeholders}) GROUP BY facts.district_id",
+        patient_pks,
+    )
+
+
+def _fetch(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _add_up(change, rows, sign):
+    for district, *values in rows:
+        total = change.setdefault(district, [0] * len(values))
+        for n, value in enumerate(values):
+            total[n] += sign * value
+
+
+def _add_to_district_sums(change):
+    """Add each district's change to its sums, in one statement. The districts are taken in order:
+    writers to the same districts lock their rows in the same order, and cannot deadlock. Last of
+    the refresh, so that a district's row is locked for as short a time as can be."""
+    rows = [(district, *values) for district, values in sorted(change.items()) if any(values)]
+    if not rows:  # nothing screened changed (a diagnosis, a visit date)
+        return
+    columns = [column for *_, column in district_sum_columns()]
+    row = "(" + ", ".join(["%s"] * (1 + len(columns))) + ")"
+    added = ", ".join(f"{column} = {DISTRICT_SUMS}.{column} + excluded.{column}" for column in columns)
+    execute(
+        f"INSERT INTO {DISTRICT_SUMS} (district_id, {', '.join(columns)}) VALUES {', '.join([row] * len(rows))} "
+        f"ON CONFLICT (district_id) DO UPDATE SET {added}",
+        [value for row_values in rows for value in row_values],
+    )
 
 
 def records_written(sender, patient_pks, **kwargs):

@@ -24,13 +24,23 @@ SCREENED_VALUES = {
     "delivery": ("weight_at_delivery", "haemoglobin_at_delivery", "placental_weight"),
 }
 VALUE_SUMMARY = ("n", "sum", "squares", "lowest", "highest")
+# Her own values screened against her district's patients: her facts copy them from her patient row
+# (as `patient_<field>`), so that her district's sums follow her facts when they change.
+SCREENED_PATIENT_VALUES = ("weight_kg", "height_cm")
+# Every screened value, by record.
+SCREENED = {**SCREENED_VALUES, "patient": SCREENED_PATIENT_VALUES}
+# What DistrictSums keeps of each screened value: what its mean and standard deviation need.
+DISTRICT_SUMS = ("n", "sum", "squares")
 
 
 class PatientFacts(models.Model):
     """One patient's facts, from all her deliveries and follow-ups; also, for each of
     SCREENED_VALUES, the VALUE_SUMMARY columns `<record>_<field>_<summary>` added below."""
 
-    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    # DO_NOTHING: a deleted patient's facts stay until her deletion is announced (patients.writes),
+    # which takes her sums out of her district's (DistrictSums) before deleting them; the foreign key
+    # is checked at the commit, so a deletion nobody announces fails.
+    patient = models.OneToOneField(Patient, on_delete=models.DO_NOTHING, primary_key=True, related_name="+")
     # Her patient row's: the outlier screen sums each district's values from her facts alone.
     district = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+", db_index=False)
     n_followups = models.PositiveIntegerField()
@@ -75,6 +85,32 @@ for _record, _fields in SCREENED_VALUES.items():
         for _summary in VALUE_SUMMARY:
             _column = models.PositiveIntegerField() if _summary == "n" else models.FloatField(null=True)
             PatientFacts.add_to_class(f"{_record}_{_field}_{_summary}", _column)
+for _field in SCREENED_PATIENT_VALUES:
+    PatientFacts.add_to_class(f"patient_{_field}", models.FloatField(null=True))
+
+
+class DistrictSums(models.Model):
+    """A district's DISTRICT_SUMS of every SCREENED value (columns `<record>_<field>_<sum>`, added
+    below), over its patients' facts: what the outlier screen's means and standard deviations need.
+    insights.facts adds each write's change to them in the writer's transaction, so that the screen
+    reads a row per district instead of adding up a million patients' facts (0.25 s at ten million
+    follow-ups). Floating-point sums: a change is added and taken away again, so they may drift by a
+    few units in the last place from a fresh sum, which `manage.py refresh_insights` gives."""
+
+    district = models.OneToOneField(District, on_delete=models.CASCADE, primary_key=True, related_name="+")
+
+    class Meta:
+        verbose_name_plural = "district sums"
+
+    def __str__(self):
+        return f"Sums of district #{self.district_id}"
+
+
+for _record, _fields in SCREENED.items():
+    for _field in _fields:
+        for _sum in DISTRICT_SUMS:
+            _column = models.BigIntegerField() if _sum == "n" else models.FloatField()
+            DistrictSums.add_to_class(f"{_record}_{_field}_{_sum}", _column)
 
 
 class DeliveryFacts(models.Model):

@@ -17,7 +17,16 @@ from django.db import connection, connections
 from django.db.models import AutoField
 
 from hospital.replica import insights_database
-from insights.models import SCREENED_VALUES, VALUE_SUMMARY, DeliveryFacts, PatientFacts, VisitJump
+from insights.models import (
+    DISTRICT_SUMS,
+    SCREENED,
+    SCREENED_PATIENT_VALUES,
+    SCREENED_VALUES,
+    VALUE_SUMMARY,
+    DeliveryFacts,
+    PatientFacts,
+    VisitJump,
+)
 from patients import clinical
 from patients.models import Delivery, DeliveryTerm, DeliveryType, District, FollowUp, Patient
 
@@ -118,14 +127,14 @@ class Scope:
             )
         return f"JOIN {table} ON {table}.patient_id = {patients}.id"
 
-    def patients_of(self, rows):
-        """SQL joining `scope` to `rows` (a few of the patients in scope, by `rows.patient_id`). With
+    def patients_of(self, rows, key="patient_id"):
+        """SQL joining `scope` to `rows` (a few of the patients in scope, by `rows.<key>`). With
         everyone in scope, PostgreSQL would hash a million patients when it misjudges how few rows
         there are: as in records_of(), each is looked up by her primary key instead (values to
         review at 10 million follow-ups: 2.9 s to 2.7 s). A chosen scope is small: simply joined."""
         if connection.vendor == "postgresql" and not self.filtered:
-            return f"CROSS JOIN LATERAL (SELECT * FROM scope WHERE scope.id = {rows}.patient_id OFFSET 0) scope"
-        return f"JOIN scope ON scope.id = {rows}.patient_id"
+            return f"CROSS JOIN LATERAL (SELECT * FROM scope WHERE scope.id = {rows}.{key} OFFSET 0) scope"
+        return f"JOIN scope ON scope.id = {rows}.{key}"
 
     # --- The records in scope ---
 
@@ -237,7 +246,8 @@ class Scope:
     def _summaries(self):
         # Only what the outlier screen needs: cheaper than all the facts when they are computed live.
         return (
-            f"SELECT scope.id AS patient_id, scope.district_id, {_summary_select()} FROM scope "
+            f"SELECT scope.id AS patient_id, scope.district_id, {_summary_select()}, {_patient_values_select()} "
+            "FROM scope "
             "LEFT JOIN fu_counts ON fu_counts.patient_id = scope.id "
             "LEFT JOIN dl_counts ON dl_counts.patient_id = scope.id"
         ), []
@@ -267,7 +277,7 @@ class Scope:
             fu_hb.earliest AS first_followup_haemoglobin_g_dl, fu_hb.latest AS latest_followup_haemoglobin_g_dl,
             COALESCE(fu_hb.n, 0) AS n_followup_haemoglobin,
             {days} AS days_to_first_followup,
-            {_summary_select()}
+            {_summary_select()}, {_patient_values_select()}
         FROM scope
         LEFT JOIN fu_counts ON fu_counts.patient_id = scope.id
         LEFT JOIN dl_counts ON dl_counts.patient_id = scope.id
@@ -319,7 +329,10 @@ class Scope:
     def _stored(self, name):
         if name == "summaries":
             table = STORED_FACTS["facts"][0]
-            columns = ["patient_id", "district_id", *summary_columns("followup"), *summary_columns("delivery")]
+            columns = [
+                "patient_id", "district_id", *summary_columns("followup"), *summary_columns("delivery"),
+                *(f"patient_{field}" for field in SCREENED_PATIENT_VALUES),
+            ]  # fmt: skip
         else:
             table, columns = STORED_FACTS[name]
         sql = f"SELECT {', '.join(f'stored.{c}' for c in columns)} FROM {table} stored"
@@ -391,6 +404,40 @@ def _summary_select():
             value = f"{counts}.{column}"
             columns.append(f"{f'COALESCE({value}, 0)' if column.endswith('_n') else value} AS {column}")
     return ", ".join(columns)
+
+
+def _patient_values_select():
+    """Her own SCREENED_PATIENT_VALUES, from her patient row in `scope`, as her facts' columns."""
+    return ", ".join(f"scope.{field} AS patient_{field}" for field in SCREENED_PATIENT_VALUES)
+
+
+def value_summary(row, record, field):
+    """SQL for the VALUE_SUMMARY of one patient's values of SCREENED[record] `field`, from her facts
+    (or summaries) row `row`, by summary: her own value (patient) counts as one value or none."""
+    if record == "patient":
+        value = f"{row}.patient_{field}"
+        n = f"CASE WHEN {value} IS NULL THEN 0 ELSE 1 END"
+        return dict(zip(VALUE_SUMMARY, (n, value, f"{value} * {value}", value, value), strict=True))
+    return dict(zip(VALUE_SUMMARY, (f"{row}.{c}" for c in summary_columns(record, field)), strict=True))
+
+
+def district_sum_columns():
+    """insights.models.DistrictSums' columns of sums, in order: (record, field, sum, column)."""
+    return [
+        (record, field, total, f"{record}_{field}_{total}")
+        for record, fields in SCREENED.items()
+        for field in fields
+        for total in DISTRICT_SUMS
+    ]
+
+
+def district_sums_select(rows):
+    """SQL columns adding up every district sum over `rows` (facts or summaries rows, grouped by
+    district), named as DistrictSums' columns (0 where nothing is recorded)."""
+    return ", ".join(
+        f"COALESCE(SUM({value_summary(rows, record, field)[total]}), 0) AS {column}"
+        for record, field, total, column in district_sum_columns()
+    )
 
 
 def _value_summaries(record):

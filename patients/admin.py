@@ -278,9 +278,10 @@ class BigTableAdmin(AnswersBadInput, ImportExportModelAdmin, SimpleHistoryAdmin)
         return self.model.all_objects.filter(pk=obj.pk).values_list("patient_id", flat=True).first()
 
     def delete_model(self, request, obj):
+        patient = patient_pk(obj)  # before the delete, which empties a patient's pk
         with transaction.atomic():
             super().delete_model(request, obj)
-            records_written([patient_pk(obj)])
+            records_written([patient])
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():

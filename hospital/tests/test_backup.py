@@ -4,9 +4,11 @@ import datetime
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 
 from patients.models import Delivery, FollowUp, Patient
 from patients.tests.factories import make_delivery, make_district, make_followup, make_patient
+from patients.writes import records_written
 
 
 def _snapshot():
@@ -30,8 +32,11 @@ def test_a_backup_restores_every_record_and_nothing_written_after_it(tmp_path):
 
     call_command("backup_database", str(path), verbosity=0)
     assert path.stat().st_size > 0
-    FollowUp.objects.all().delete()
-    Patient.objects.filter(patient_id="B1").delete()
+    with transaction.atomic():  # written after the backup, as the app writes
+        everyone = list(Patient.objects.values_list("pk", flat=True))
+        FollowUp.objects.all().delete()
+        Patient.objects.filter(patient_id="B1").delete()
+        records_written(everyone)
     make_patient(patient_id="AFTER")
     call_command("restore_database", str(path), yes=True, verbosity=0)
 

@@ -3,13 +3,11 @@ from django.db import migrations, models
 
 
 def compute_facts(apps, schema_editor):
-    """Work out every patient's facts (nothing to do in a new database). Today's insights.facts
-    writes every column of the table as this migration leaves it: a later change to the facts'
-    tables moves this step to its own migration (and makes this one do nothing)."""
-    if apps.get_model("patients", "Patient")._default_manager.exists():
-        from insights.facts import refresh
-
-        refresh()
+    """Clear the facts that writers of the previous release kept (they name no district, which 0006
+    requires): 0008 works out every patient's facts once 0007 has added to their tables (this step
+    used to run today's insights.facts, which now writes columns that do not exist yet here)."""
+    for model in ("VisitJump", "DeliveryFacts", "PatientFacts"):
+        schema_editor.execute(f"DELETE FROM {apps.get_model('insights', model)._meta.db_table}")
 
 
 class Migration(migrations.Migration):

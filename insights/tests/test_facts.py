@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from insights import facts
-from insights.models import DeliveryFacts, PatientFacts, VisitJump
+from insights.models import DeliveryFacts, DistrictSums, PatientFacts, VisitJump
+from insights.sql import district_sum_columns
 from patients.bulk import insert_values
 from patients.importing import apply_import, plan_import
 from patients.models import Delivery, FollowUp, Patient
@@ -31,11 +32,29 @@ def stored():
     )
 
 
+def district_sums():
+    """Each district's sums (DistrictSums), by district primary key."""
+    columns = [column for *_, column in district_sum_columns()]
+    rows = DistrictSums.objects.values_list("pk", *columns)
+    return {row[0]: dict(zip(columns, row[1:], strict=True)) for row in rows}
+
+
+def assert_sums_equal(kept, fresh):
+    """The districts' sums kept by the writes equal fresh ones: counts exactly, sums but for the last
+    digits of floating point; a district all of whose patients left keeps a row of zeros."""
+    zeros = dict.fromkeys((column for *_, column in district_sum_columns()), 0)
+    for district in kept.keys() | fresh.keys():
+        got, expected = kept.get(district, zeros), fresh.get(district, zeros)
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-6), district
+
+
 def assert_current():
-    """The stored facts equal what a rebuild from every record gives, with one row per patient."""
-    before = stored()
+    """The stored facts equal what a rebuild from every record gives, with one row per patient; so
+    do the districts' sums."""
+    before, sums_before = stored(), district_sums()
     facts.refresh()
     assert stored() == before
+    assert_sums_equal(sums_before, district_sums())
     assert PatientFacts.objects.count() == Patient.objects.count()
     assert DeliveryFacts.objects.count() == Delivery.objects.count()
 
@@ -48,9 +67,10 @@ def save(record, moved_from=None):
 
 
 def delete(record):
+    patient = patient_pk(record)  # before the delete, which empties a patient's pk
     with transaction.atomic():
         record.delete()
-        records_written([patient_pk(record)])
+        records_written([patient])
 
 
 def her_facts(patient):
@@ -164,15 +184,28 @@ def test_refresh_insights_rebuilds_after_writes_the_app_did_not_see():
     assert (her_facts(patient).n_followups, her_facts(patient).current_haemoglobin_g_dl) == (1, 7.5)
 
 
+def test_a_write_refreshed_in_several_chunks_adds_each_chunk_to_the_districts_sums(monkeypatch):
+    kaski, jhapa = make_district("Kaski"), make_district("Jhapa")
+    patients = [make_patient(district=[kaski, jhapa][n % 3 == 0], weight_kg=45.0 + n) for n in range(40)]
+    monkeypatch.setattr(facts, "CHUNK", 3)  # ten patients of forty: four chunks, not a rebuild
+    with transaction.atomic():
+        for n, patient in enumerate(patients[:10]):
+            patient.weight_kg, patient.district = 70.0 + n, [kaski, jhapa][n % 2]
+            patient.save()
+            FollowUp.objects.create(patient=patient, visit_number=1, visit_date=D(2024, 3, 5), weight_kg=60.0 + n)
+        records_written([patient.pk for patient in patients[:10]])  # one announcement for the ten
+    assert_current()
+
+
 def test_saving_a_followup_refreshes_her_facts_in_a_fixed_number_of_queries(django_assert_num_queries):
     patient = make_patient()
     make_followup(patient, visit_number=1)
     followup = FollowUp(patient=patient, visit_number=2, visit_date=D(2024, 5, 1), haemoglobin_g_dl=10.0)
     # The writer's savepoint and its release, the insert and its history row; then the announcement:
-    # three deletes and inserts of her facts (after the lock on her row, on PostgreSQL), the new
-    # data version, and when her records were written (RecordsWritten). (16 while every save
-    # refreshed her facts by a model signal.)
-    with django_assert_num_queries(13 if connection.vendor == "postgresql" else 12):
+    # three deletes and inserts of her facts (after the lock on her row, on PostgreSQL), her part of
+    # her district's sums read before and after them and the change added to its sums, the new data
+    # version, and when her records were written (RecordsWritten).
+    with django_assert_num_queries(16 if connection.vendor == "postgresql" else 15):
         save(followup)
 
 

@@ -169,6 +169,19 @@ def test_the_admin_forms_a_move_a_revert_and_deletes(client, administrator):
     assert (facts_of("M1").n_deliveries, facts_of("M2").n_deliveries) == (0, 0)
     assert_current()
 
+    # Patients deleted one by one and several at once: their facts go, and their part of their
+    # districts' sums with them (assert_current).
+    make_followup(second, visit_number=1, haemoglobin_g_dl=14.5)
+    assert client.post(reverse("admin:patients_patient_delete", args=[second.pk]), {"post": "yes"}).status_code == 302
+    assert not PatientFacts.objects.filter(patient_id=second.pk).exists()
+    assert_current()
+    selected = list(Patient.objects.values_list("pk", flat=True))
+    response = client.post(reverse("admin:patients_patient_changelist"), {
+        "action": "delete_selected", "post": "yes", "_selected_action": selected,
+    })  # fmt: skip
+    assert response.status_code == 302 and not PatientFacts.objects.exists()
+    assert_current()
+
 
 def test_the_admin_restore_action_and_a_district_rename(client, administrator):
     patient = make_patient(patient_id="R1")

@@ -104,6 +104,40 @@ def test_the_risk_facts_migration_works_out_the_new_facts_of_patients_already_re
         executor.migrate(executor.loader.graph.leaf_nodes())
 
 
+def test_facts_kept_by_an_earlier_release_are_worked_out_again_with_her_district():
+    """A database whose writers kept the stored facts before they named a district (insights 0004)
+    migrates: 0005 clears those rows, which 0006 would refuse, and 0008 works them out again, with
+    her district's sums."""
+    before = [("insights", "0004_data_version")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    apps = executor.loader.project_state(before).apps
+    districts, patients, _, followups = managers(apps)
+    try:
+        kaski = districts.create(name="Kaski")
+        sita = patients.create(patient_id="P001", district=kaski, weight_kg=50.0)
+        followups.create(patient=sita, visit_number=1, visit_date=datetime.date(2024, 3, 5), haemoglobin_g_dl=9.0)
+        kept = apps.get_model("insights", "PatientFacts")
+        # Her facts as that release kept them (its own numbers do not matter: they are worked out again).
+        required = [
+            f for f in kept._meta.concrete_fields if not f.null and not f.primary_key and not f.has_db_default()
+        ]
+        kept._default_manager.create(
+            patient_id=sita.pk, **{f.attname: False if f.get_internal_type() == "BooleanField" else 0 for f in required}
+        )
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        from insights.models import DistrictSums, PatientFacts
+
+        facts = PatientFacts.objects.get(patient_id=sita.pk)
+        assert (facts.district_id, facts.n_followups, facts.current_haemoglobin_g_dl) == (kaski.pk, 1, 9.0)
+        sums = DistrictSums.objects.get(district_id=kaski.pk)
+        assert (sums.patient_weight_kg_n, sums.patient_weight_kg_sum, sums.followup_haemoglobin_g_dl_n) == (1, 50.0, 1)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="CREATE INDEX CONCURRENTLY: PostgreSQL only")
 def test_the_trends_index_is_built_after_a_concurrent_build_failed_halfway(migrate_to):
     districts, patients, _, followups = managers(migrate_to(BEFORE_TRENDS_INDEX))
