@@ -33,6 +33,17 @@ SCREENED = {**SCREENED_VALUES, "patient": SCREENED_PATIENT_VALUES}
 DISTRICT_SUMS = ("n", "sum", "squares")
 
 
+def summary_column(record, field, summary):
+    """The column holding a VALUE_SUMMARY (in PatientFacts) or DISTRICT_SUMS (in DistrictSums)
+    summary of the SCREENED[record] `field`."""
+    return f"{record}_{field}_{summary}"
+
+
+def patient_value_column(field):
+    """The PatientFacts column holding her own SCREENED_PATIENT_VALUES `field`."""
+    return f"patient_{field}"
+
+
 class PatientFacts(models.Model):
     """One patient's facts, from all her deliveries and follow-ups; also, for each of
     SCREENED_VALUES, the VALUE_SUMMARY columns `<record>_<field>_<summary>` added below."""
@@ -84,9 +95,9 @@ for _record, _fields in SCREENED_VALUES.items():
     for _field in _fields:
         for _summary in VALUE_SUMMARY:
             _column = models.PositiveIntegerField() if _summary == "n" else models.FloatField(null=True)
-            PatientFacts.add_to_class(f"{_record}_{_field}_{_summary}", _column)
+            PatientFacts.add_to_class(summary_column(_record, _field, _summary), _column)
 for _field in SCREENED_PATIENT_VALUES:
-    PatientFacts.add_to_class(f"patient_{_field}", models.FloatField(null=True))
+    PatientFacts.add_to_class(patient_value_column(_field), models.FloatField(null=True))
 
 
 class DistrictSums(models.Model):
@@ -110,7 +121,7 @@ for _record, _fields in SCREENED.items():
     for _field in _fields:
         for _sum in DISTRICT_SUMS:
             _column = models.BigIntegerField() if _sum == "n" else models.FloatField()
-            DistrictSums.add_to_class(f"{_record}_{_field}_{_sum}", _column)
+            DistrictSums.add_to_class(summary_column(_record, _field, _sum), _column)
 
 
 class DeliveryFacts(models.Model):

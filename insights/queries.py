@@ -18,7 +18,7 @@ import datetime
 import scipy.stats
 from django.db import connection
 
-from insights.models import SCREENED, DistrictSums, PatientFacts
+from insights.models import SCREENED, DistrictSums, PatientFacts, patient_value_column, summary_column
 from insights.sql import (
     DISTRICT,
     MATERIALIZED,
@@ -529,7 +529,7 @@ def _flags_sql(district, date_from, date_to):
     scope = Scope(district, date_from, date_to)
     ctes, params = scope.ctes("fu", "dl", "summaries", "jumps")
     keys = {(record, field): f"{record}_{field}" for record, fields in SCREENED.items() for field in fields}
-    columns = _stats_columns(keys.values())
+    columns = _stats_columns(keys)
     if scope.live:  # added up from each patient's sums in the range, once
         added = district_sums_select("summaries")
         stats = (
@@ -543,7 +543,7 @@ def _flags_sql(district, date_from, date_to):
         # once per patient compared with them (0.9 s at ten million follow-ups).
         chosen = ""
         if district is not None:
-            chosen, params = "WHERE sums.district_id = %s", [*params, getattr(district, "pk", district)]
+            chosen, params = "WHERE sums.district_id = %s", [*params, scope.district_pk]
         stats = (
             f"stats AS {NOT_MATERIALIZED()}(SELECT sums.district_id, {columns} "
             f"FROM {DistrictSums._meta.db_table} sums {chosen} GROUP BY sums.district_id)"
@@ -572,7 +572,10 @@ def _flags_sql(district, date_from, date_to):
             WHERE {" OR ".join(_beyond(sql, k) for k, sql in value.items())}"""
         )
     # Her own weight and height, against her district's patients.
-    value = {keys["patient", f]: f"CAST(candidates.patient_{f} AS DOUBLE PRECISION)" for f in SCREENED["patient"]}
+    value = {
+        keys["patient", f]: f"CAST(candidates.{patient_value_column(f)} AS DOUBLE PRECISION)"
+        for f in SCREENED["patient"]
+    }
     branches.append(
         f"""SELECT 'patient', scope.patient_id, NULL, NULL, NULL, {_outlier_columns(value, width)}
         FROM (SELECT * FROM candidates WHERE candidates.patient = 1) candidates
@@ -608,7 +611,7 @@ def _flags_sql(district, date_from, date_to):
     candidates AS {MATERIALIZED()}(
         SELECT summaries.patient_id AS id, summaries.district_id,
             {", ".join(f"CASE WHEN {near[key]} THEN 1 ELSE 0 END AS {key}" for key in SCREENED)},
-            {", ".join(f"summaries.patient_{f}" for f in SCREENED["patient"])}
+            {", ".join(f"summaries.{patient_value_column(f)}" for f in SCREENED["patient"])}
         FROM summaries JOIN stats ON stats.district_id = summaries.district_id
         WHERE CASE WHEN {" OR ".join(near.values())} THEN 1 ELSE 0 END = 1
     ),
@@ -655,13 +658,14 @@ BOUNDS_SLACK = 1e-9
 
 def _stats_columns(keys):
     """SQL columns of a district's statistics from its sums (`sums`: DistrictSums' columns), for
-    each screened value `key` (as in _beyond): its mean and mean square (`mean_<key>`,
+    each screened value ((record, field): its `key`, as in _beyond): its mean and mean square (`mean_<key>`,
     `square_<key>`), and the values below and above which a value may lie beyond the district's
     OUTLIER_SD (`low_<key>`, `high_<key>`, loosened by BOUNDS_SLACK; NULL, so no candidate, where
     the variance is not above zero)."""
     columns = []
-    for key in keys:
-        mean, square = (f"(sums.{key}_{total} / NULLIF(sums.{key}_n, 0))" for total in ("sum", "squares"))
+    for (record, field), key in keys.items():
+        n = f"NULLIF(sums.{summary_column(record, field, 'n')}, 0)"
+        mean, square = (f"(sums.{summary_column(record, field, total)} / {n})" for total in ("sum", "squares"))
         variance = _variance(mean, square)
         spread = f"{clinical.OUTLIER_SD} * SQRT({variance})"
         margin = f"{BOUNDS_SLACK} * (ABS({mean}) + {spread})"

@@ -26,6 +26,8 @@ from insights.models import (
     DeliveryFacts,
     PatientFacts,
     VisitJump,
+    patient_value_column,
+    summary_column,
 )
 from patients import clinical
 from patients.models import Delivery, DeliveryTerm, DeliveryType, District, FollowUp, Patient
@@ -74,6 +76,11 @@ class Scope:
         # 10 million follow-ups, one district's year: district metrics 1.05 s to 0.5 s, the
         # high-risk list 2.0 s to 0.96 s.
         self.few_records = self.chosen and self.dated
+
+    @property
+    def district_pk(self):
+        """The chosen district's primary key (it may be given as a District or its key)."""
+        return getattr(self.district, "pk", self.district)
 
     def ctes(self, *names):
         """`WITH ...` holding the named CTEs and those they need, and its parameters."""
@@ -180,7 +187,7 @@ class Scope:
             owner = f"JOIN {PATIENT} owner ON owner.id = {alias}.patient_id"
             conditions, params = (
                 f"owner.district_id = %s AND {conditions}",
-                [getattr(self.district, "pk", self.district), *params],
+                [self.district_pk, *params],
             )
             return f"SELECT {listed} FROM {table} {alias} {owner} WHERE {conditions}", params
         return f"SELECT {listed} FROM {table} {alias} WHERE {conditions}", params
@@ -331,7 +338,7 @@ class Scope:
             table = STORED_FACTS["facts"][0]
             columns = [
                 "patient_id", "district_id", *summary_columns("followup"), *summary_columns("delivery"),
-                *(f"patient_{field}" for field in SCREENED_PATIENT_VALUES),
+                *(patient_value_column(field) for field in SCREENED_PATIENT_VALUES),
             ]  # fmt: skip
         else:
             table, columns = STORED_FACTS[name]
@@ -393,7 +400,7 @@ _STORED_NEEDS = {"facts": ("scope",), "summaries": ("scope",), "delivery_facts":
 def summary_columns(record, field=None):
     """The facts' VALUE_SUMMARY columns of SCREENED_VALUES[record] (of one field, if given)."""
     fields = SCREENED_VALUES[record] if field is None else [field]
-    return [f"{record}_{f}_{summary}" for f in fields for summary in VALUE_SUMMARY]
+    return [summary_column(record, f, summary) for f in fields for summary in VALUE_SUMMARY]
 
 
 def _summary_select():
@@ -408,14 +415,14 @@ def _summary_select():
 
 def _patient_values_select():
     """Her own SCREENED_PATIENT_VALUES, from her patient row in `scope`, as her facts' columns."""
-    return ", ".join(f"scope.{field} AS patient_{field}" for field in SCREENED_PATIENT_VALUES)
+    return ", ".join(f"scope.{field} AS {patient_value_column(field)}" for field in SCREENED_PATIENT_VALUES)
 
 
 def value_summary(row, record, field):
     """SQL for the VALUE_SUMMARY of one patient's values of SCREENED[record] `field`, from her facts
     (or summaries) row `row`, by summary: her own value (patient) counts as one value or none."""
     if record == "patient":
-        value = f"{row}.patient_{field}"
+        value = f"{row}.{patient_value_column(field)}"
         n = f"CASE WHEN {value} IS NULL THEN 0 ELSE 1 END"
         return dict(zip(VALUE_SUMMARY, (n, value, f"{value} * {value}", value, value), strict=True))
     return dict(zip(VALUE_SUMMARY, (f"{row}.{c}" for c in summary_columns(record, field)), strict=True))
@@ -424,7 +431,7 @@ def value_summary(row, record, field):
 def district_sum_columns():
     """insights.models.DistrictSums' columns of sums, in order: (record, field, sum, column)."""
     return [
-        (record, field, total, f"{record}_{field}_{total}")
+        (record, field, total, summary_column(record, field, total))
         for record, fields in SCREENED.items()
         for field in fields
         for total in DISTRICT_SUMS
