@@ -76,10 +76,22 @@ _HIGH_RISK_COLUMNS = (
 
 def high_risk_patient_pks(district=None, date_from=None, date_to=None, reasons=None, priorities=None, order="priority"):
     """The high-risk patients' primary keys in one of HIGH_RISK_ORDERS, for a table to page through
-    (cache this list, then read each page's rows with high_risk_rows()). One query."""
-    sql, params = _high_risk_sql(district, date_from, date_to, reasons=reasons, priorities=priorities)
-    ordered = f"SELECT pk FROM ({sql}) listed ORDER BY {HIGH_RISK_ORDERS[order]}"
-    return [pk for (pk,) in fetch_values(ordered, params)]
+    (cache this list, then read each page's rows with high_risk_rows()). One query, of the facts
+    alone: without a date range, on PostgreSQL, the default order is read from an index
+    (insights.models.TRIAGE_INDEX) instead of sorted (789,307 patients at ten million follow-ups)."""
+    ctes, params = Scope(district, date_from, date_to).ctes("facts")
+    # The district's name only where it is sorted on: a join would lose the index's order.
+    district_name, named = ("district.name", f"JOIN {DISTRICT} district ON district.id = facts.district_id")
+    if "district__name" not in HIGH_RISK_ORDERS[order]:
+        district_name, named = "NULL", ""
+    sql = f"""{ctes}
+    SELECT pk FROM (
+        SELECT facts.patient_id AS pk, facts.triage_level AS priority, facts.latest_reading_date,
+            facts.current_haemoglobin_g_dl, facts.patient_code AS patient_id, {district_name} AS district__name
+        FROM facts {named}
+        WHERE {_high_risk_test(reasons, priorities)}
+    ) listed ORDER BY {HIGH_RISK_ORDERS[order]}"""
+    return [pk for (pk,) in fetch_values(sql, params)]
 
 
 def high_risk_rows(pks, district=None, date_from=None, date_to=None, reasons=None, priorities=None):
@@ -121,6 +133,18 @@ def _as_high_risk_rows(rows):
         }  # fmt: skip
 
 
+def _high_risk_test(reasons=None, priorities=None):
+    """SQL over `facts`: she is high-risk for one of `reasons` (codes; any reason when None) and her
+    triage level is one of `priorities` (any when None)."""
+    columns = fact_columns()
+    chosen = [reason for reason in clinical.REASONS if reasons is None or reason.code in reasons]
+    test = clinical.AnyOf(tuple(reason.test for reason in chosen)).sql(columns) if chosen else "1 = 0"
+    if priorities is not None:  # none of no priorities: nobody
+        levels = [int(level) for level in priorities] or [0]
+        test = f"{test} AND facts.triage_level IN ({', '.join(str(level) for level in levels)})"
+    return test
+
+
 def _high_risk_sql(district, date_from, date_to, patients=None, reasons=None, priorities=None):
     """SQL for every high-risk patient in scope (or among `patients`), _HIGH_RISK_COLUMNS: her
     facts, her reasons as a bit mask (bit n: clinical.REASONS[n]), her triage priority and the date
@@ -128,27 +152,19 @@ def _high_risk_sql(district, date_from, date_to, patients=None, reasons=None, pr
     given. The many-patient twin of Patient.risk(): both read clinical.REASONS and PRIORITIES."""
     ctes, params = Scope(district, date_from, date_to, patients=patients).ctes("facts")
     columns = fact_columns()
-    chosen = [reason for reason in clinical.REASONS if reasons is None or reason.code in reasons]
     mask = " + ".join(
         f"CASE WHEN {reason.test.sql(columns)} THEN {1 << bit} ELSE 0 END"
         for bit, reason in enumerate(clinical.REASONS)
     )
-    hb_date, bp_date = "facts.current_haemoglobin_date", "facts.latest_bp_date"
     sql = f"""{ctes}
-    SELECT {clinical.triage_priority_sql(columns)} AS priority,
-        CASE WHEN {hb_date} IS NULL THEN {bp_date} WHEN {bp_date} IS NULL OR {hb_date} >= {bp_date} THEN {hb_date}
-            ELSE {bp_date} END AS latest_reading_date,
-        facts.current_haemoglobin_g_dl, scope.id AS pk, scope.patient_id, scope.name, scope.condition,
-        district.name AS district__name, facts.latest_delivery_type, {hb_date}, facts.latest_bp_systolic,
-        facts.latest_bp_diastolic, {bp_date}, {mask} AS reason_mask
+    SELECT facts.triage_level AS priority, facts.latest_reading_date,
+        facts.current_haemoglobin_g_dl, scope.id AS pk, facts.patient_code AS patient_id, scope.name, scope.condition,
+        district.name AS district__name, facts.latest_delivery_type, facts.current_haemoglobin_date,
+        facts.latest_bp_systolic, facts.latest_bp_diastolic, facts.latest_bp_date, {mask} AS reason_mask
     FROM scope JOIN facts ON facts.patient_id = scope.id JOIN {DISTRICT} district ON district.id = scope.district_id
-    WHERE {clinical.AnyOf(tuple(reason.test for reason in chosen)).sql(columns) if chosen else "1 = 0"}
+    WHERE {_high_risk_test(reasons, priorities)}
     """
-    sql = f"SELECT {', '.join(_HIGH_RISK_COLUMNS)} FROM ({sql}) high_risk"
-    if priorities is not None:  # none of no priorities: nobody
-        priorities = [int(level) for level in priorities] or [0]
-        sql += f" WHERE priority IN ({', '.join(str(level) for level in priorities)})"
-    return sql, params
+    return f"SELECT {', '.join(_HIGH_RISK_COLUMNS)} FROM ({sql}) high_risk", params
 
 
 def high_risk_patients(district=None, date_from=None, date_to=None, reasons=None, priorities=None, order="priority"):
@@ -185,7 +201,7 @@ def priority_sql(patient_table_alias):
     table = PatientFacts._meta.db_table
     columns = fact_columns()  # priority reads only the stored facts, not the patient row's (scope)
     return (
-        f"(SELECT CASE WHEN {clinical.HIGH_RISK_TEST.sql(columns)} THEN {clinical.triage_priority_sql(columns)} END "
+        f"(SELECT CASE WHEN {clinical.HIGH_RISK_TEST.sql(columns)} THEN facts.triage_level END "
         f"FROM {table} facts WHERE facts.patient_id = {patient_table_alias}.id)"
     )
 

@@ -262,8 +262,18 @@ class Scope:
     def _facts(self):
         days = sql_dialect()["days"].format("first_after.day", "dl_counts.latest")
         systolic, diastolic, bp_date = _bp_from_key("fu_counts.bp_key")
+        # Her triage level and latest reading's date, from the facts below (clinical.PRIORITIES).
+        base = {field.column: f"base.{field.column}" for field in PatientFacts._meta.concrete_fields}
+        hb_date, bp_date_of = base["current_haemoglobin_date"], base["latest_bp_date"]
+        latest_reading = (
+            f"CASE WHEN {hb_date} IS NULL THEN {bp_date_of} "
+            f"WHEN {bp_date_of} IS NULL OR {hb_date} >= {bp_date_of} THEN {hb_date} ELSE {bp_date_of} END"
+        )
         return (
-            f"""SELECT scope.id AS patient_id, scope.district_id,
+            f"""SELECT base.*, {clinical.triage_priority_sql(base)} AS triage_level,
+            {latest_reading} AS latest_reading_date
+        FROM (SELECT scope.id AS patient_id, scope.district_id,
+            {sql_dialect()["by_characters"].format("scope.patient_id")} AS patient_code,
             COALESCE(fu_counts.n, 0) AS n_followups,
             COALESCE(dl_counts.n, 0) AS n_deliveries,
             COALESCE(dl_counts.n_caesarean, 0) AS n_caesarean,
@@ -293,7 +303,7 @@ class Scope:
         LEFT JOIN hb_ends hb ON hb.patient_id = scope.id
         LEFT JOIN weight_ends weight ON weight.patient_id = scope.id
         LEFT JOIN fu_hb_ends fu_hb ON fu_hb.patient_id = scope.id
-        LEFT JOIN first_after ON first_after.patient_id = scope.id""",
+        LEFT JOIN first_after ON first_after.patient_id = scope.id) base""",
             [],
         )
 
@@ -535,15 +545,19 @@ def MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
 def sql_dialect():
     """The date expressions SQLite and PostgreSQL spell differently (SQLite keeps dates as ISO text,
     so its month is a prefix, not Django's TruncMonth, which is a Python call per row); a day
-    number counts days since 1900-01-01."""
+    number counts days since 1900-01-01. `by_characters`: text that orders by its characters, as
+    Python orders it, whatever the server's locale (SQLite always does): patient IDs, which a
+    locale's rules would also sort several times slower (789,307 of them: 1.6 s against 0.4 s)."""
     if connection.vendor == "postgresql":
         return {
+            "by_characters": '{} COLLATE "C"',
             "month": "to_char({}, 'YYYY-MM')",
             "days": "({} - {})",
             "day_number": "({} - DATE '1900-01-01')",
             "from_day_number": "(DATE '1900-01-01' + CAST({} AS INTEGER))",
         }
     return {
+        "by_characters": "{}",
         "month": "substr({}, 1, 7)",
         "days": "CAST(julianday({}) - julianday({}) AS INTEGER)",
         "day_number": "CAST(julianday({}) - 2415020.5 AS INTEGER)",  # 2415020.5: 1900-01-01

@@ -142,6 +142,15 @@ def test_a_patient_edit_changes_her_keyword_and_a_deleted_patient_leaves_no_fact
     assert_current()
 
 
+def test_a_patient_whose_id_is_corrected_is_ordered_by_the_new_one():
+    patient = make_patient(patient_id="P001")
+    make_followup(patient, haemoglobin_g_dl=9.5)
+    patient.patient_id = "P100"
+    save(patient)
+    assert (her_facts(patient).patient_code, her_facts(patient).triage_level) == ("P100", 2)
+    assert_current()
+
+
 def test_a_patient_moved_to_another_district_has_her_facts_there():
     patient = make_patient(district=make_district("Kaski"))
     make_followup(patient)

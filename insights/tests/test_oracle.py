@@ -160,6 +160,13 @@ def assert_agrees(filters, risk_filters=True):
     hb = "haemoglobin_g_dl"
     by_haemoglobin = sorted(got_risk.values(), key=lambda row: (row[hb] is None, row[hb] or 0, row["patient_id"]))
     assert page == by_haemoglobin
+    # The keys in the other orders: by patient ID, and by district then patient ID.
+    in_order = {
+        "patient": sorted(expected_risk),
+        "district": sorted(expected_risk, key=lambda patient_id: (expected_risk[patient_id]["district"], patient_id)),
+    }
+    for order, patient_ids in in_order.items():
+        assert queries.high_risk_patient_pks(**filters, order=order) == [pk_of[p] for p in patient_ids], order
     # Filtered by reason (any of them) and by priority, listed and counted.
     for reasons, priorities in RISK_FILTERS if risk_filters else []:
         expected = [
@@ -172,6 +179,7 @@ def assert_agrees(filters, risk_filters=True):
         assert [row["patient_id"] for row in got] == expected, chosen
         assert got == [got_risk[patient_id] for patient_id in expected], chosen
         assert queries.count_high_risk_patients(**filters, **chosen) == len(expected), chosen
+        assert queries.high_risk_patient_pks(**filters, **chosen) == [pk_of[p] for p in expected], chosen
 
     expected_districts = oracle.district_metrics(records)
     got_districts = {row["district"]: row for row in queries.district_metrics(**filters)}
