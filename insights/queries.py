@@ -28,6 +28,7 @@ from insights.sql import (
     fact_columns,
     fetch,
     fetch_values,
+    patient_code,
     sql_dialect,
     stream_values,
     value_summary,
@@ -579,10 +580,9 @@ def _flags_sql(district, date_from, date_to):
     for record, key, table, day, visit in OUTLIER_RECORDS:
         value = {keys[key, f]: f"CAST({table}.{f} AS DOUBLE PRECISION)" for f in SCREENED[key]}
         branches.append(
-            f"""SELECT '{record}' AS record, scope.patient_id AS patient_id, {table}.{day} AS day,
+            f"""SELECT '{record}' AS record, candidates.patient_code AS patient_id, {table}.{day} AS day,
             {f"{table}.{visit}" if visit else "NULL"} AS visit_number, NULL AS jumped, {_outlier_columns(value, width)}
             FROM (SELECT * FROM candidates WHERE candidates.{key} = 1) candidates
-            {scope.patients_of("candidates", "id")}
             {scope.records_of("candidates", table)}
             JOIN stats ON stats.district_id = candidates.district_id
             WHERE {" OR ".join(_beyond(sql, k) for k, sql in value.items())}"""
@@ -593,15 +593,14 @@ def _flags_sql(district, date_from, date_to):
         for f in SCREENED["patient"]
     }
     branches.append(
-        f"""SELECT 'patient', scope.patient_id, NULL, NULL, NULL, {_outlier_columns(value, width)}
+        f"""SELECT 'patient', candidates.patient_code, NULL, NULL, NULL, {_outlier_columns(value, width)}
         FROM (SELECT * FROM candidates WHERE candidates.patient = 1) candidates
-        {scope.patients_of("candidates", "id")}
         JOIN stats ON stats.district_id = candidates.district_id
         WHERE {" OR ".join(_beyond(sql, k) for k, sql in value.items())}"""
     )
     # A jump: its field, then its value and the previous one where a value and its mean would be.
     branches.append(
-        f"""SELECT 'follow-up', scope.patient_id, fu.visit_date, fu.visit_number, jumps.field,
+        f"""SELECT 'follow-up', {patient_code()}, fu.visit_date, fu.visit_number, jumps.field,
         {_value_columns([("jumps.value", "jumps.previous", "NULL", "1")], width)}
         FROM jumps JOIN fu ON fu.id = jumps.followup_id JOIN scope ON scope.id = jumps.patient_id"""
     )
@@ -625,7 +624,7 @@ def _flags_sql(district, date_from, date_to):
     sql = f"""{ctes},
     {stats},
     candidates AS {MATERIALIZED()}(
-        SELECT summaries.patient_id AS id, summaries.district_id,
+        SELECT summaries.patient_id AS id, summaries.district_id, summaries.patient_code,
             {", ".join(f"CASE WHEN {near[key]} THEN 1 ELSE 0 END AS {key}" for key in SCREENED)},
             {", ".join(f"summaries.{patient_value_column(f)}" for f in SCREENED["patient"])}
         FROM summaries JOIN stats ON stats.district_id = summaries.district_id

@@ -18,6 +18,7 @@ from django.db.models import AutoField
 
 from hospital.replica import insights_database
 from insights.models import (
+    BY_CHARACTERS,
     DISTRICT_SUMS,
     SCREENED,
     SCREENED_PATIENT_VALUES,
@@ -59,7 +60,7 @@ class Scope:
     members, with a date range only those active in it: Patient.objects.active_between).
     The facts, with the columns of the models in insights.models: `facts` (one row per patient in
     scope), `delivery_facts` (one per delivery in scope), `jumps` (the follow-ups that jumped); and
-    `summaries`, the facts' VALUE_SUMMARY columns alone (and her district).
+    `summaries`, the facts' VALUE_SUMMARY columns alone (and her district and patient ID).
     They are read from the stored tables unless the scope is `live`: with a date range, or when
     asked (to refresh the stored tables).
     """
@@ -133,15 +134,6 @@ class Scope:
                 f"CROSS JOIN LATERAL (SELECT * FROM {table} WHERE {table}.patient_id = {patients}.id OFFSET 0) {table}"
             )
         return f"JOIN {table} ON {table}.patient_id = {patients}.id"
-
-    def patients_of(self, rows, key="patient_id"):
-        """SQL joining `scope` to `rows` (a few of the patients in scope, by `rows.<key>`). With
-        everyone in scope, PostgreSQL would hash a million patients when it misjudges how few rows
-        there are: as in records_of(), each is looked up by her primary key instead (values to
-        review at 10 million follow-ups: 2.9 s to 2.7 s). A chosen scope is small: simply joined."""
-        if connection.vendor == "postgresql" and not self.filtered:
-            return f"CROSS JOIN LATERAL (SELECT * FROM scope WHERE scope.id = {rows}.{key} OFFSET 0) scope"
-        return f"JOIN scope ON scope.id = {rows}.{key}"
 
     # --- The records in scope ---
 
@@ -253,7 +245,8 @@ class Scope:
     def _summaries(self):
         # Only what the outlier screen needs: cheaper than all the facts when they are computed live.
         return (
-            f"SELECT scope.id AS patient_id, scope.district_id, {_summary_select()}, {_patient_values_select()} "
+            f"SELECT scope.id AS patient_id, scope.district_id, {_patient_code_select()}, {_summary_select()}, "
+            f"{_patient_values_select()} "
             "FROM scope "
             "LEFT JOIN fu_counts ON fu_counts.patient_id = scope.id "
             "LEFT JOIN dl_counts ON dl_counts.patient_id = scope.id"
@@ -273,7 +266,7 @@ class Scope:
             f"""SELECT base.*, {clinical.triage_priority_sql(base)} AS triage_level,
             {latest_reading} AS latest_reading_date
         FROM (SELECT scope.id AS patient_id, scope.district_id,
-            {sql_dialect()["by_characters"].format("scope.patient_id")} AS patient_code,
+            {_patient_code_select()},
             COALESCE(fu_counts.n, 0) AS n_followups,
             COALESCE(dl_counts.n, 0) AS n_deliveries,
             COALESCE(dl_counts.n_caesarean, 0) AS n_caesarean,
@@ -347,7 +340,7 @@ class Scope:
         if name == "summaries":
             table = STORED_FACTS["facts"][0]
             columns = [
-                "patient_id", "district_id", *summary_columns("followup"), *summary_columns("delivery"),
+                "patient_id", "district_id", "patient_code", *summary_columns("followup"), *summary_columns("delivery"),
                 *(patient_value_column(field) for field in SCREENED_PATIENT_VALUES),
             ]  # fmt: skip
         else:
@@ -421,6 +414,16 @@ def _summary_select():
             value = f"{counts}.{column}"
             columns.append(f"{f'COALESCE({value}, 0)' if column.endswith('_n') else value} AS {column}")
     return ", ".join(columns)
+
+
+def patient_code(column="scope.patient_id"):
+    """SQL: a patient ID `column` as her facts' `patient_code` orders it, by its characters."""
+    return sql_dialect()["by_characters"].format(column)
+
+
+def _patient_code_select():
+    """Her patient ID from her patient row in `scope`, as her facts' `patient_code`."""
+    return f"{patient_code()} AS patient_code"
 
 
 def _patient_values_select():
@@ -550,7 +553,7 @@ def sql_dialect():
     locale's rules would also sort several times slower (789,307 of them: 1.6 s against 0.4 s)."""
     if connection.vendor == "postgresql":
         return {
-            "by_characters": '{} COLLATE "C"',
+            "by_characters": f'{{}} COLLATE "{BY_CHARACTERS}"',
             "month": "to_char({}, 'YYYY-MM')",
             "days": "({} - {})",
             "day_number": "({} - DATE '1900-01-01')",

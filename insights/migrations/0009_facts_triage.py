@@ -1,5 +1,7 @@
 from django.db import migrations, models
 
+import insights.models
+
 
 class Migration(migrations.Migration):
     """What the high-risk list's default order reads, kept in each patient's facts; 0010 works them
@@ -28,7 +30,9 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="patientfacts",
             name="patient_code",
-            field=models.CharField(default="", help_text="Her patient ID (Patient.patient_id).", max_length=32),
+            field=insights.models.CharactersOrderedField(
+                default="", help_text="Her patient ID (Patient.patient_id).", max_length=32
+            ),
             preserve_default=False,
         ),
     ]

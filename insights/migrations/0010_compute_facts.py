@@ -13,8 +13,9 @@ def compute_facts(apps, schema_editor):
 
 class Migration(migrations.Migration):
     """Every patient's facts and every district's sums worked out again (seconds at a million
-    follow-ups, minutes at ten). Writers of a release before 0007 do not keep the districts' sums,
-    nor writers before 0009 the triage columns: stop them while this runs."""
+    follow-ups, minutes at ten). Stop the previous release before migrating: from 0009 on, its
+    writes fail (it does not fill the triage columns), and a release before 0007 does not keep the
+    districts' sums."""
 
     dependencies = [
         ("insights", "0009_facts_triage"),

@@ -18,9 +18,6 @@ def build(apps, schema_editor):
     that name behind and the migration unapplied: running it again drops that first."""
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
-        # Patient IDs order by their characters (insights.sql.sql_dialect, "by_characters"), as the
-        # live facts give them: no table rewrite, a moment's lock.
-        schema_editor.execute('ALTER TABLE insights_patientfacts ALTER COLUMN patient_code TYPE varchar(32) COLLATE "C"')
         schema_editor.execute(CREATE)
 
 
@@ -32,7 +29,7 @@ def drop(apps, schema_editor):
 class Migration(migrations.Migration):
     """The high-risk list's default order as an index of the facts, on PostgreSQL only (SQLite takes
     neither NULLS LAST nor INCLUDE in an index): insights.models.TRIAGE_INDEX. The patients' IDs
-    there order by their characters, whatever the server's locale."""
+    there order by their characters, whatever the server's locale (the column's collation, 0009)."""
 
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction
 

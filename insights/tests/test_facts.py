@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
-from insights import facts
+from insights import facts, queries
 from insights.models import DeliveryFacts, DistrictSums, PatientFacts, VisitJump
 from insights.sql import district_sum_columns
 from patients.bulk import insert_values
@@ -143,11 +143,14 @@ def test_a_patient_edit_changes_her_keyword_and_a_deleted_patient_leaves_no_fact
 
 
 def test_a_patient_whose_id_is_corrected_is_ordered_by_the_new_one():
-    patient = make_patient(patient_id="P001")
-    make_followup(patient, haemoglobin_g_dl=9.5)
+    patient, other = make_patient(patient_id="P001"), make_patient(patient_id="P050")
+    for anaemic in (patient, other):
+        make_followup(anaemic, haemoglobin_g_dl=9.5)
+    assert queries.high_risk_patient_pks(order="patient") == [patient.pk, other.pk]
     patient.patient_id = "P100"
     save(patient)
     assert (her_facts(patient).patient_code, her_facts(patient).triage_level) == ("P100", 2)
+    assert queries.high_risk_patient_pks(order="patient") == [other.pk, patient.pk]
     assert_current()
 
 

@@ -106,8 +106,8 @@ def test_the_risk_facts_migration_works_out_the_new_facts_of_patients_already_re
 
 def test_facts_kept_by_an_earlier_release_are_worked_out_again_with_her_district():
     """A database whose writers kept the stored facts before they named a district (insights 0004)
-    migrates: 0005 clears those rows, which 0006 would refuse, and 0008 works them out again, with
-    her district's sums."""
+    migrates: 0005 clears those rows, which 0006 would refuse, and 0010 works them out again, with
+    her district's sums and her triage level, latest reading date and patient ID (0009)."""
     before = [("insights", "0004_data_version")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
@@ -131,6 +131,11 @@ def test_facts_kept_by_an_earlier_release_are_worked_out_again_with_her_district
 
         facts = PatientFacts.objects.get(patient_id=sita.pk)
         assert (facts.district_id, facts.n_followups, facts.current_haemoglobin_g_dl) == (kaski.pk, 1, 9.0)
+        assert (facts.triage_level, facts.latest_reading_date, facts.patient_code) == (
+            2,
+            datetime.date(2024, 3, 5),
+            "P001",
+        )  # haemoglobin below 10 g/dL: priority 2
         sums = DistrictSums.objects.get(district_id=kaski.pk)
         assert (sums.patient_weight_kg_n, sums.patient_weight_kg_sum, sums.followup_haemoglobin_g_dl_n) == (1, 50.0, 1)
     finally:
@@ -164,3 +169,41 @@ def test_the_trends_index_is_built_after_a_concurrent_build_failed_halfway(migra
     migrate_to(TRENDS_INDEX)
     valid, definition = trends_index()
     assert valid and "INCLUDE (weight_kg, haemoglobin_g_dl) WHERE (voided_at IS NULL)" in definition
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="CREATE INDEX CONCURRENTLY: PostgreSQL only")
+def test_the_triage_index_is_built_after_a_concurrent_build_failed_halfway():
+    from insights.models import TRIAGE_INDEX
+
+    before, after = [("insights", "0010_compute_facts")], [("insights", "0011_triage_index")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+
+    def triage_index():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indisvalid, pg_get_indexdef(indexrelid) FROM pg_index WHERE indexrelid = to_regclass(%s)",
+                [TRIAGE_INDEX],
+            )
+            return cursor.fetchone()
+
+    try:
+        districts, patients, _, _ = managers(executor.loader.project_state(before).apps)
+        kaski = districts.create(name="Kaski")
+        for patient_id in ("P001", "P002"):
+            patients.create(patient_id=patient_id, district=kaski)
+        from insights.facts import refresh
+
+        refresh()  # their facts: two rows of one district
+        # A concurrent build that fails (a unique index over two patients of one district) leaves an
+        # invalid index of its name behind, and the migration unapplied.
+        with pytest.raises(IntegrityError), connection.cursor() as cursor:
+            cursor.execute(f"CREATE UNIQUE INDEX CONCURRENTLY {TRIAGE_INDEX} ON insights_patientfacts (district_id)")
+        assert triage_index()[0] is False
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        valid, definition = triage_index()
+        assert valid and "(triage_level, latest_reading_date DESC NULLS LAST, patient_code)" in definition
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
