@@ -66,6 +66,13 @@ HIGH_RISK_ORDERS = {
     "district": "district__name, patient_id",
     "haemoglobin": "current_haemoglobin_g_dl ASC NULLS LAST, patient_id",
 }
+# What HIGH_RISK_ORDERS sort on, as both high-risk queries select it: from the facts (the district's
+# name from `district`, joined where it is needed).
+_HIGH_RISK_SORT_COLUMNS = {
+    "priority": "facts.triage_level", "latest_reading_date": "facts.latest_reading_date",
+    "current_haemoglobin_g_dl": "facts.current_haemoglobin_g_dl", "patient_id": "facts.patient_code",
+    "district__name": "district.name",
+}  # fmt: skip
 # The columns of _high_risk_sql, in order: the sort keys first (PostgreSQL sorts whole rows, and
 # compares the keys quicker at their start than behind the text), then what a row shows.
 _HIGH_RISK_COLUMNS = (
@@ -82,14 +89,12 @@ def high_risk_patient_pks(district=None, date_from=None, date_to=None, reasons=N
     (insights.models.TRIAGE_INDEX) instead of sorted (789,307 patients at ten million follow-ups)."""
     ctes, params = Scope(district, date_from, date_to).ctes("facts")
     # The district's name only where it is sorted on: a join would lose the index's order.
-    district_name, named = ("district.name", f"JOIN {DISTRICT} district ON district.id = facts.district_id")
-    if "district__name" not in HIGH_RISK_ORDERS[order]:
-        district_name, named = "NULL", ""
+    named = "district__name" in HIGH_RISK_ORDERS[order]
+    columns = {**_HIGH_RISK_SORT_COLUMNS, **({} if named else {"district__name": "NULL"})}
     sql = f"""{ctes}
     SELECT pk FROM (
-        SELECT facts.patient_id AS pk, facts.triage_level AS priority, facts.latest_reading_date,
-            facts.current_haemoglobin_g_dl, facts.patient_code AS patient_id, {district_name} AS district__name
-        FROM facts {named}
+        SELECT facts.patient_id AS pk, {", ".join(f"{sql} AS {name}" for name, sql in columns.items())}
+        FROM facts {f"JOIN {DISTRICT} district ON district.id = facts.district_id" if named else ""}
         WHERE {_high_risk_test(reasons, priorities)}
     ) listed ORDER BY {HIGH_RISK_ORDERS[order]}"""
     return [pk for (pk,) in fetch_values(sql, params)]
@@ -158,9 +163,8 @@ def _high_risk_sql(district, date_from, date_to, patients=None, reasons=None, pr
         for bit, reason in enumerate(clinical.REASONS)
     )
     sql = f"""{ctes}
-    SELECT facts.triage_level AS priority, facts.latest_reading_date,
-        facts.current_haemoglobin_g_dl, scope.id AS pk, facts.patient_code AS patient_id, scope.name, scope.condition,
-        district.name AS district__name, facts.latest_delivery_type, facts.current_haemoglobin_date,
+    SELECT {", ".join(f"{sql} AS {name}" for name, sql in _HIGH_RISK_SORT_COLUMNS.items())},
+        scope.id AS pk, scope.name, scope.condition, facts.latest_delivery_type, facts.current_haemoglobin_date,
         facts.latest_bp_systolic, facts.latest_bp_diastolic, facts.latest_bp_date, {mask} AS reason_mask
     FROM scope JOIN facts ON facts.patient_id = scope.id JOIN {DISTRICT} district ON district.id = scope.district_id
     WHERE {_high_risk_test(reasons, priorities)}

@@ -416,9 +416,9 @@ def _summary_select():
     return ", ".join(columns)
 
 
-def patient_code(column="scope.patient_id"):
-    """SQL: a patient ID `column` as her facts' `patient_code` orders it, by its characters."""
-    return sql_dialect()["by_characters"].format(column)
+def patient_code():
+    """SQL: her patient ID (of `scope`) as her facts' `patient_code` orders it, by its characters."""
+    return sql_dialect()["by_characters"].format("scope.patient_id")
 
 
 def _patient_code_select():
