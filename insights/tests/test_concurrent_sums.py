@@ -1,9 +1,9 @@
-"""The districts' sums (insights.models.DistrictSums) under writers at once, on PostgreSQL, each
-request in its own thread and connection: none is lost and none deadlocks, also when writers move
-patients between the same two districts in opposite directions.
+"""The districts' sums (insights.models.DistrictSums) and the trends' sums (VisitSums) under writers
+at once, on PostgreSQL, each request in its own thread and connection: none is lost and none
+deadlocks, also when writers move patients between the same two districts in opposite directions.
 
 To make every writer reach the sums at the same moment, the test holds a SHARE lock on their table
-while the requests start (their own facts are written; the change to the sums waits), then lets
+while the requests start (what comes before is written; the change to the sums waits), then lets
 them all go at once."""
 
 import threading
@@ -15,8 +15,8 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from insights import facts
-from insights.models import DistrictSums
-from insights.tests.test_facts import assert_sums_equal, district_sums
+from insights.models import DistrictSums, VisitSums
+from insights.tests.test_facts import assert_sums_equal, assert_visit_sums_current, district_sums
 from patients.roles import sync_role_groups
 from patients.tests.factories import make_district, make_followup, make_patient
 from patients.tests.test_concurrent_writes import JSON, inserts_held, wait_for_waiters
@@ -35,9 +35,10 @@ def role_groups(transactional_db):
     sync_role_groups(apps)
 
 
-def patch_all_at_once(user, changes):
+def patch_all_at_once(user, changes, held=DistrictSums, mode="SHARE"):
     """PATCH each patient (patient ID: body) through the API, each in its own thread, all held at
-    the districts' sums until every one waits there; the responses' statuses, sorted."""
+    the table of `held` (the districts' sums; locked in `mode`) until every one waits there; the
+    responses' statuses, sorted."""
     header = f"Token {Token.objects.get_or_create(user=user)[0].key}"
     statuses, errors = [], []
 
@@ -51,10 +52,10 @@ def patch_all_at_once(user, changes):
             connections.close_all()
 
     threads = [threading.Thread(target=run, args=item) for item in changes.items()]
-    with inserts_held(DistrictSums._meta.db_table):
+    with inserts_held(held._meta.db_table, mode):
         for thread in threads:
             thread.start()
-        wait_for_waiters(DistrictSums._meta.db_table, len(threads), threads)
+        wait_for_waiters(held._meta.db_table, len(threads), threads)
     for thread in threads:
         thread.join(timeout=120)
     assert errors == []
@@ -91,3 +92,16 @@ def test_patients_moved_both_ways_between_two_districts_at_once_deadlock_nobody(
     expected = (WRITERS // 2, sum(40.0 + n for n in range(1, WRITERS, 2)))  # those that were in Jhapa
     assert (moved_to_kaski.patient_weight_kg_n, moved_to_kaski.patient_weight_kg_sum) == expected
     assert_sums_current()
+
+
+def test_patients_moved_both_ways_with_their_follow_ups_at_once_deadlock_nobody(data_manager):
+    """A move takes her follow-ups away from one district's trends' sums and adds them to the other's
+    (the database's trigger on the patients): moves both ways at once lock the same two rows."""
+    kaski, jhapa = make_district("Kaski"), make_district("Jhapa")
+    patients = [make_patient(patient_id=f"V{n:02d}", district=[kaski, jhapa][n % 2]) for n in range(WRITERS)]
+    for n, patient in enumerate(patients):
+        make_followup(patient, visit_number=1, weight_kg=50.0 + n)  # one month, one visit: two rows in all
+    changes = {patient.patient_id: {"district": ["Jhapa", "Kaski"][n % 2]} for n, patient in enumerate(patients)}
+    # Held where the trigger first locks the rows (FOR UPDATE), which a SHARE lock lets through.
+    assert patch_all_at_once(data_manager, changes, held=VisitSums, mode="EXCLUSIVE") == [200] * WRITERS
+    assert_visit_sums_current()
