@@ -551,11 +551,11 @@ def MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
 
 def sql_dialect():
     """The date expressions SQLite and PostgreSQL spell differently (SQLite keeps dates as ISO text,
-        so its month is a prefix, not Django's TruncMonth, which is a Python call per row; `month_start`
-    is a date's month as its first day); a day
-        number counts days since 1900-01-01. `by_characters`: text that orders by its characters, as
-        Python orders it, whatever the server's locale (SQLite always does): patient IDs, which a
-        locale's rules would also sort several times slower (789,307 of them: 1.6 s against 0.4 s)."""
+    so its month is a prefix, not Django's TruncMonth, which is a Python call per row). `month_start`
+    is a date's month as its first day; a day number counts days since 1900-01-01. `by_characters`:
+    text that orders by its characters, as Python orders it, whatever the server's locale (SQLite
+    always does): patient IDs, which a locale's rules would also sort several times slower (789,307
+    of them: 1.6 s against 0.4 s)."""
     if connection.vendor == "postgresql":
         return {
             "by_characters": f'{{}} COLLATE "{BY_CHARACTERS}"',

@@ -8,18 +8,30 @@ added to, which only the old row tells; the database has it (OLD, or a statement
 table), whoever writes: the app's writers, an import, raw SQL.
 
 - PostgreSQL: one trigger a statement (insert, update, delete of follow-ups; update of patients,
-  whose district may change), over all the statement's rows at once (transition tables), adding to
-  the rows of the sums in their key's order.
+  whose district may change), over all the statement's rows at once (transition tables).
 - SQLite: one trigger a row (it has no statement triggers); its writers take turns anyway.
 
 Each change takes the old rows' part away from the rows that hold it (an UPDATE: follow-ups deleted
 after the sums, as a test database's flush may do, leave nothing behind), and adds the new rows'
 part (a new row, or an addition to the row of its key). An edit that changes nothing summed (a
-diagnosis, a blood pressure) touches no row.
+diagnosis, a blood pressure) touches no row. A follow-up is counted in her patient's district as
+the trigger finds it: one written before her patient (raw SQL with the foreign keys' checks
+deferred) is not counted; `manage.py refresh_insights` sums everything afresh.
 
-Beware: SQLite's schema editor remakes a table for most changes of its columns, and drops its
-triggers with it. A migration altering patients_followup or patients_patient must call install()
-again; insights/tests/test_visit_sums.py fails otherwise.
+Locks, on PostgreSQL. A follow-up's trigger first locks her patient's row (FOR NO KEY UPDATE, as
+insights.facts does), then the rows of the sums, each in order (patients by key, then the sums'
+rows by key). So a follow-up written while her patient moves to another district waits for the move
+(and reads her new district), or the move waits for it (and moves it too); and two writers of one
+statement each cannot deadlock on the sums. Writers of several statements (an import's batches)
+may still take the sums' rows in another order than a ward's edit; PostgreSQL then cancels one.
+A rebuild locks the patients table (EXCLUSIVE, as the facts' rebuild does): every writer's trigger
+then waits at its patient's row, and reads go on.
+
+Beware: on SQLite the triggers name both tables, and a migration that remakes either of them
+(Django's schema editor does for most changes of a column) fails at the rename with "error in
+trigger insights_visitsums_...". Such a migration calls uninstall() first and install() and
+rebuild() after. And migration insights 0012 installs them with today's code: a later change of a
+column they read makes its step do nothing and installs them in a migration of its own.
 """
 
 import datetime
@@ -63,8 +75,8 @@ def _summed(rows):
 
 
 def _add(rows):
-    """SQL adding `rows` to the sums: new rows, or additions to the rows of their keys (taken in key
-    order: two writers adding to the same rows wait for each other rather than deadlock)."""
+    """SQL adding `rows` to the sums: new rows, or additions to the rows of their keys (in key order,
+    within the statement)."""
     columns = ", ".join((*KEY, *AGGREGATES))
     added = ", ".join(f"{column} = {SUMS}.{column} + excluded.{column}" for column in AGGREGATES)
     return (
@@ -89,54 +101,73 @@ def _lock(*rows):
     return f"PERFORM 1 FROM {SUMS} WHERE ({', '.join(KEY)}) IN ({keys}) ORDER BY {', '.join(KEY)} FOR UPDATE"
 
 
-def _with_district(rows, voided_at="r.voided_at"):
-    """SQL: follow-up rows (`rows`, aliased r) not voided, with their patient's district."""
-    return (
-        "SELECT p.district_id, r.visit_date, r.visit_number, r.weight_kg, r.haemoglobin_g_dl "
-        f"FROM {rows} r JOIN {PATIENT} p ON p.id = r.patient_id WHERE {voided_at} IS NULL"
+def _lock_patients(*rows):
+    """PL/pgSQL locking the patients of the follow-up rows `rows` (transition tables), by key, before
+    their districts are read: a move of one of them to another district waits, or is waited for."""
+    patients = " UNION ".join(f"SELECT patient_id FROM {r}" for r in rows)
+    return f"PERFORM 1 FROM {PATIENT} WHERE id IN ({patients}) ORDER BY id FOR NO KEY UPDATE"
+
+
+def _summed_columns(district, rows):
+    """The columns _summed() reads: the `district`, and the rest from the follow-up rows `rows`."""
+    return f"{district} AS district_id, " + ", ".join(
+        f"{rows}.{column}" for column in ("visit_date", "visit_number", "weight_kg", "haemoglobin_g_dl")
     )
 
 
-def _moved(side):
-    """SQL: the follow-ups (not voided) of patients whose district an update changed, with the
-    district of `side` (o: the one she left, n: the one she joined). PostgreSQL's transition tables."""
+def _with_district(rows):
+    """SQL: follow-up rows (`rows`, aliased r) not voided, with their patient's district."""
     return (
-        f"SELECT {side}.district_id, f.visit_date, f.visit_number, f.weight_kg, f.haemoglobin_g_dl "
-        f"FROM old_rows o JOIN new_rows n ON n.id = o.id JOIN {FOLLOWUP} f ON f.patient_id = o.id "
-        "WHERE o.district_id <> n.district_id AND f.voided_at IS NULL"
+        f"SELECT {_summed_columns('p.district_id', 'r')} "
+        f"FROM {rows} r JOIN {PATIENT} p ON p.id = r.patient_id WHERE r.voided_at IS NULL"
+    )
+
+
+def _moved(district, moved, patient):
+    """SQL: the follow-ups (not voided) of the patients moved to another district (`moved`: a FROM
+    clause, her primary key `patient`), with the `district` she left or the one she joined."""
+    return (
+        f"SELECT {_summed_columns(district, 'f')} FROM {moved} "
+        f"JOIN {FOLLOWUP} f ON f.patient_id = {patient} WHERE f.voided_at IS NULL"
     )
 
 
 def _postgresql():
     changed = f"ROW({', '.join(f'o.{c}' for c in SUMMED)}) IS DISTINCT FROM ROW({', '.join(f'n.{c}' for c in SUMMED)})"
     updated = f"old_rows o JOIN new_rows n ON n.id = o.id WHERE {changed}"
+    old, new = _with_district(f"(SELECT o.* FROM {updated})"), _with_district(f"(SELECT n.* FROM {updated})")
+    moved = "old_rows o JOIN new_rows n ON n.id = o.id AND n.district_id <> o.district_id"
+    left, joined = (_moved(f"{side}.district_id", moved, "o.id") for side in ("o", "n"))
     followups, patients = FUNCTIONS
     return [
         f"""CREATE OR REPLACE FUNCTION {followups}() RETURNS trigger LANGUAGE plpgsql AS $body$
         BEGIN
-            IF TG_OP = 'INSERT' THEN  -- one statement, in key order already
+            IF TG_OP = 'INSERT' THEN  -- only adds: one statement, in key order
+                {_lock_patients("new_rows")};
                 {_add(_with_district("new_rows"))};
             ELSIF TG_OP = 'DELETE' THEN
+                {_lock_patients("old_rows")};
                 {_lock(_with_district("old_rows"))};
                 {_take_away(_with_district("old_rows"))};
             ELSE
-                {_lock(_with_district(f"(SELECT o.* FROM {updated})"), _with_district(f"(SELECT n.* FROM {updated})"))};
-                {_take_away(_with_district(f"(SELECT o.* FROM {updated})"))};
-                {_add(_with_district(f"(SELECT n.* FROM {updated})"))};
+                {_lock_patients(f"(SELECT o.patient_id FROM {updated}) o", f"(SELECT n.patient_id FROM {updated}) n")};
+                {_lock(old, new)};
+                {_take_away(old)};
+                {_add(new)};
             END IF;
             RETURN NULL;
         END
         $body$""",
         f"""CREATE OR REPLACE FUNCTION {patients}() RETURNS trigger LANGUAGE plpgsql AS $body$
         BEGIN
-            {_lock(_moved("o"), _moved("n"))};
-            {_take_away(_moved("o"))};
-            {_add(_moved("n"))};
+            {_lock(left, joined)};
+            {_take_away(left)};
+            {_add(joined)};
             RETURN NULL;
         END
         $body$""",
         *(
-            f"CREATE TRIGGER {name} AFTER {event} ON {FOLLOWUP} REFERENCING {tables} FOR EACH STATEMENT "
+            f"CREATE OR REPLACE TRIGGER {name} AFTER {event} ON {FOLLOWUP} REFERENCING {tables} FOR EACH STATEMENT "
             f"EXECUTE FUNCTION {followups}()"
             for (event, name), tables in zip(
                 FOLLOWUP_TRIGGERS.items(),
@@ -144,7 +175,7 @@ def _postgresql():
                 strict=True,
             )
         ),
-        f"CREATE TRIGGER {PATIENT_TRIGGER} AFTER UPDATE ON {PATIENT} "
+        f"CREATE OR REPLACE TRIGGER {PATIENT_TRIGGER} AFTER UPDATE ON {PATIENT} "
         f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {patients}()",
     ]
 
@@ -155,11 +186,8 @@ def _sqlite():
 
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in SUMMED)
 
-    def moved(side):
-        return (
-            f"SELECT {side}.district_id AS district_id, f.visit_date, f.visit_number, f.weight_kg, f.haemoglobin_g_dl "
-            f"FROM {FOLLOWUP} f WHERE f.patient_id = NEW.id AND f.voided_at IS NULL"
-        )
+    def moved(side):  # her follow-ups, with the district she left (OLD) or joined (NEW)
+        return _moved(f"{side}.district_id", "(SELECT NEW.id AS id) her", "her.id")
 
     insert, update, delete = FOLLOWUP_TRIGGERS.values()
     return [
@@ -172,9 +200,10 @@ def _sqlite():
     ]
 
 
-def _drop(vendor):
+def _drop():
+    """SQL dropping the triggers (and on PostgreSQL their functions), if there."""
     triggers = [*((name, FOLLOWUP) for name in FOLLOWUP_TRIGGERS.values()), (PATIENT_TRIGGER, PATIENT)]
-    if vendor == "postgresql":
+    if connection.vendor == "postgresql":
         return [
             *(f"DROP TRIGGER IF EXISTS {name} ON {table}" for name, table in triggers),
             *(f"DROP FUNCTION IF EXISTS {name}()" for name in FUNCTIONS),
@@ -182,27 +211,29 @@ def _drop(vendor):
     return [f"DROP TRIGGER IF EXISTS {name}" for name, _ in triggers]
 
 
-def install(using=connection):
-    """Create the triggers (again) on this connection's database; then rebuild() the sums."""
-    statements = _postgresql() if using.vendor == "postgresql" else _sqlite()
-    with using.cursor() as cursor:
-        for sql in [*_drop(using.vendor), *statements]:
+def install():
+    """Create the triggers, or replace them (then rebuild() the sums). On PostgreSQL the writers of
+    the two tables wait meanwhile, and the readers go on (no trigger is dropped first: that would
+    lock out the readers too)."""
+    statements = _postgresql() if connection.vendor == "postgresql" else [*_drop(), *_sqlite()]
+    with connection.cursor() as cursor:
+        for sql in statements:
             cursor.execute(sql)
 
 
-def uninstall(using=connection):
-    with using.cursor() as cursor:
-        for sql in _drop(using.vendor):
+def uninstall():
+    with connection.cursor() as cursor:
+        for sql in _drop():
             cursor.execute(sql)
 
 
-def rebuild(using=connection):
+def rebuild():
     """Sum every follow-up afresh (after writes the triggers did not see: a restore with triggers
-    off; or to clear the drift of floating-point sums). On PostgreSQL the writers wait meanwhile."""
-    with using.cursor() as cursor:
-        if using.vendor == "postgresql":
-            # Writers' triggers would otherwise add to (or take from) sums being rebuilt.
-            cursor.execute(f"LOCK TABLE {FOLLOWUP}, {PATIENT} IN SHARE MODE")
+    off; or to clear the drift of floating-point sums). On PostgreSQL the writers wait meanwhile:
+    each follow-up's trigger waits at her patient's row, which the lock on the table holds off."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {PATIENT} IN EXCLUSIVE MODE")
         cursor.execute(f"DELETE FROM {SUMS}")
         cursor.execute(_add(_with_district(FOLLOWUP)))
 
@@ -215,7 +246,9 @@ def cells(district=None, date_from=None, date_to=None):
     """SQL and parameters: the follow-ups in scope (insights.sql.Scope's `fu`) summed per month and
     visit number, as rows of (month, visit_number, and AGGREGATES' columns), several rows to a key.
     The months wholly in the range are read from VisitSums; the days of a month only partly in it
-    (a range starting or ending inside a month) from the follow-ups themselves."""
+    (a range starting or ending inside a month) from the follow-ups themselves. The dates may be
+    given as ISO text (YYYY-MM-DD), as the SQL of the other analyses takes them."""
+    date_from, date_to = (datetime.date.fromisoformat(d) if isinstance(d, str) else d for d in (date_from, date_to))
     scope = Scope(district)
     whole_from = date_from if date_from is None or date_from.day == 1 else _next_month(date_from)
     whole_to = date_to

@@ -6,19 +6,19 @@ from django.db import migrations, models
 
 def install(apps, schema_editor):
     """The triggers that keep the sums, then every follow-up summed (one pass over the follow-ups:
-    seconds at ten million; the wards' writes wait meanwhile). Today's insights.visit_sums writes the
-    table as this migration leaves it: a later change to it or its triggers installs them again in a
-    migration of its own."""
+    seconds at ten million; the wards' writes wait meanwhile, their reads go on). Today's
+    insights.visit_sums writes the table as this migration leaves it: a later change to a column
+    the triggers read makes this step do nothing, and installs them in a migration of its own."""
     from insights import visit_sums
 
-    visit_sums.install(schema_editor.connection)
-    visit_sums.rebuild(schema_editor.connection)
+    visit_sums.install()
+    visit_sums.rebuild()
 
 
 def uninstall(apps, schema_editor):
     from insights import visit_sums
 
-    visit_sums.uninstall(schema_editor.connection)
+    visit_sums.uninstall()
 
 
 class Migration(migrations.Migration):

@@ -7,6 +7,7 @@ while the requests start (what comes before is written; the change to the sums w
 them all go at once."""
 
 import threading
+import time
 
 import pytest
 from django.apps import apps
@@ -105,3 +106,56 @@ def test_patients_moved_both_ways_with_their_follow_ups_at_once_deadlock_nobody(
     # Held where the trigger first locks the rows (FOR UPDATE), which a SHARE lock lets through.
     assert patch_all_at_once(data_manager, changes, held=VisitSums, mode="EXCLUSIVE") == [200] * WRITERS
     assert_visit_sums_current()
+
+
+def not_granted():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0]
+
+
+def wait_until(test, threads):
+    deadline = time.monotonic() + 60
+    while not test():
+        if time.monotonic() > deadline or not any(thread.is_alive() for thread in threads):
+            pytest.fail("the requests did not wait where the test expected")
+        time.sleep(0.02)
+
+
+def test_a_follow_up_written_while_her_patient_moves_is_summed_in_her_new_district(data_manager, clinician):
+    """The follow-up's trigger reads her district only once it holds her patient's row: had it read
+    it while the move was under way, her visit would stay in the district she left."""
+    kaski, jhapa = make_district("Kaski"), make_district("Jhapa")
+    make_followup(make_patient(patient_id="P001", district=kaski), visit_number=1, weight_kg=50.0)
+    clients = {
+        user: Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        for user in (data_manager, clinician)
+    }
+    statuses, errors = [], []
+
+    def run(user, method, url, body):
+        try:
+            statuses.append(getattr(clients[user], method)(url, body, content_type=JSON).status_code)
+        except BaseException as problem:  # noqa: BLE001 - reported to the test
+            errors.append(problem)
+        finally:
+            connections.close_all()
+
+    move = threading.Thread(target=run, args=(data_manager, "patch", "/api/patients/P001", {"district": "Jhapa"}))
+    visit = threading.Thread(
+        target=run,
+        args=(clinician, "post", "/api/patients/P001/followups",
+              {"visit_number": 2, "visit_date": "2024-03-01", "weight_kg": 52.0}),
+    )  # fmt: skip
+    with inserts_held(VisitSums._meta.db_table, "EXCLUSIVE"):
+        move.start()  # her row updated; its trigger waits at the sums
+        wait_for_waiters(VisitSums._meta.db_table, 1, [move])
+        visit.start()  # written; its trigger waits for the move (or, reading her district at once, at the sums)
+        wait_until(lambda: not_granted() >= 2, [move, visit])
+    for thread in (move, visit):
+        thread.join(timeout=120)
+    assert errors == []
+    assert sorted(statuses) == [200, 201]
+    assert_visit_sums_current()
+    assert not VisitSums.objects.filter(district=kaski, n__gt=0).exists()
+    assert sorted(VisitSums.objects.filter(district=jhapa).values_list("visit_number", "n")) == [(1, 1), (2, 1)]

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
-from insights import facts, queries
+from insights import facts, queries, visit_sums
 from insights.models import DeliveryFacts, DistrictSums, PatientFacts, VisitJump, VisitSums
 from insights.sql import district_sum_columns
 from patients.bulk import insert_values
@@ -60,10 +60,10 @@ def assert_current():
     assert_visit_sums_current()
 
 
-VISIT_SUMS = ("n", "n_weight", "weight", "n_haemoglobin", "haemoglobin")
+VISIT_SUMS = tuple(visit_sums.AGGREGATES)
 
 
-def visit_sums():
+def kept_visit_sums():
     """The trends' sums (VisitSums) by (district, month, visit number), leaving out rows of zeros."""
     rows = VisitSums.objects.values_list("district_id", "month", "visit_number", *VISIT_SUMS)
     kept = {tuple(row[:3]): dict(zip(VISIT_SUMS, row[3:], strict=True)) for row in rows}
@@ -88,7 +88,7 @@ def assert_visit_sums_current(after=None):
             if value is not None:
                 sums[n] += 1
                 sums[total] += value
-    kept = visit_sums()
+    kept = kept_visit_sums()
     assert kept.keys() == fresh.keys(), after
     for key, sums in fresh.items():
         assert kept[key] == pytest.approx(sums, rel=1e-9, abs=1e-6), (after, key)
