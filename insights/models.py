@@ -165,35 +165,6 @@ for _record, _fields in SCREENED.items():
             DistrictSums.add_to_class(summary_column(_record, _field, _sum), _column)
 
 
-class VisitSums(models.Model):
-    """The follow-ups of one district, month and visit number, counted and summed: what the trends by
-    visit and by month (insights.queries.trends_by_visit_and_month) read instead of every follow-up:
-    a row per district, month and visit number that has visits (53,012 rows for a million follow-ups
-    over eight years in 20 districts; as many for ten million). Kept by the database's own triggers
-    (insights.visit_sums) in the writer's statement, whoever writes. Voided follow-ups are left out.
-    A month holding no follow-up may keep a row of zeros. Floating-point sums, added and taken away:
-    they may drift in the last digits from a fresh sum, which `manage.py refresh_insights` gives."""
-
-    district = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+", db_index=False)
-    month = models.DateField(help_text="The first day of the month of the visits.")
-    visit_number = models.PositiveIntegerField()
-    n = models.BigIntegerField(help_text="Follow-ups.")
-    n_weight = models.BigIntegerField(help_text="Follow-ups with a weight.")
-    weight = models.FloatField(help_text="The sum of their weights, kg.")
-    n_haemoglobin = models.BigIntegerField(help_text="Follow-ups with a haemoglobin.")
-    haemoglobin = models.FloatField(help_text="The sum of their haemoglobins, g/dL.")
-
-    class Meta:
-        verbose_name_plural = "visit sums"
-        constraints = [
-            # The triggers add to a row by this key (ON CONFLICT); the trends filter by district first.
-            models.UniqueConstraint(fields=["district", "month", "visit_number"], name="insights_visitsums_key"),
-        ]
-
-    def __str__(self):
-        return f"Visits {self.visit_number} of {self.month:%Y-%m} in district #{self.district_id}"
-
-
 class DeliveryFacts(models.Model):
     """A delivery's haemoglobin at the following visit: the first follow-up with a reading on or
     after the delivery and before her next one."""

@@ -184,10 +184,6 @@ class Scope:
             return f"SELECT {listed} FROM {table} {alias} {owner} WHERE {conditions}", params
         return f"SELECT {listed} FROM {table} {alias} WHERE {conditions}", params
 
-    def followups(self):
-        """SQL and parameters of the follow-ups in scope (the CTE `fu`), as a query of its own."""
-        return self._fu()
-
     def _fu(self):
         return self._records(FOLLOWUP, "f", "visit_date", (
             "id", "patient_id", "visit_number", "visit_date", "weight_kg", "haemoglobin_g_dl", "bp_systolic",
@@ -551,16 +547,14 @@ def MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
 
 def sql_dialect():
     """The date expressions SQLite and PostgreSQL spell differently (SQLite keeps dates as ISO text,
-    so its month is a prefix, not Django's TruncMonth, which is a Python call per row). `month_start`
-    is a date's month as its first day; a day number counts days since 1900-01-01. `by_characters`:
-    text that orders by its characters, as Python orders it, whatever the server's locale (SQLite
-    always does): patient IDs, which a locale's rules would also sort several times slower (789,307
-    of them: 1.6 s against 0.4 s)."""
+    so its month is a prefix, not Django's TruncMonth, which is a Python call per row); a day
+    number counts days since 1900-01-01. `by_characters`: text that orders by its characters, as
+    Python orders it, whatever the server's locale (SQLite always does): patient IDs, which a
+    locale's rules would also sort several times slower (789,307 of them: 1.6 s against 0.4 s)."""
     if connection.vendor == "postgresql":
         return {
             "by_characters": f'{{}} COLLATE "{BY_CHARACTERS}"',
             "month": "to_char({}, 'YYYY-MM')",
-            "month_start": "CAST(date_trunc('month', {}) AS DATE)",
             "days": "({} - {})",
             "day_number": "({} - DATE '1900-01-01')",
             "from_day_number": "(DATE '1900-01-01' + CAST({} AS INTEGER))",
@@ -568,7 +562,6 @@ def sql_dialect():
     return {
         "by_characters": "{}",
         "month": "substr({}, 1, 7)",
-        "month_start": "date({}, 'start of month')",
         "days": "CAST(julianday({}) - julianday({}) AS INTEGER)",
         "day_number": "CAST(julianday({}) - 2415020.5 AS INTEGER)",  # 2415020.5: 1900-01-01
         "from_day_number": "date(2415020.5 + {})",

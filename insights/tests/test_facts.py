@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 
-from insights import facts, queries, visit_sums
-from insights.models import DeliveryFacts, DistrictSums, PatientFacts, VisitJump, VisitSums
+from insights import facts, queries
+from insights.models import DeliveryFacts, DistrictSums, PatientFacts, VisitJump
 from insights.sql import district_sum_columns
 from patients.bulk import insert_values
 from patients.importing import apply_import, plan_import
@@ -50,48 +50,13 @@ def assert_sums_equal(kept, fresh):
 
 def assert_current():
     """The stored facts equal what a rebuild from every record gives, with one row per patient; so
-    do the districts' sums, and the trends' sums that the database's triggers keep."""
+    do the districts' sums."""
     before, sums_before = stored(), district_sums()
     facts.refresh()
     assert stored() == before
     assert_sums_equal(sums_before, district_sums())
     assert PatientFacts.objects.count() == Patient.objects.count()
     assert DeliveryFacts.objects.count() == Delivery.objects.count()
-    assert_visit_sums_current()
-
-
-VISIT_SUMS = tuple(visit_sums.AGGREGATES)
-
-
-def kept_visit_sums():
-    """The trends' sums (VisitSums) by (district, month, visit number), leaving out rows of zeros."""
-    rows = VisitSums.objects.values_list("district_id", "month", "visit_number", *VISIT_SUMS)
-    kept = {tuple(row[:3]): dict(zip(VISIT_SUMS, row[3:], strict=True)) for row in rows}
-    for key, sums in list(kept.items()):
-        if sums["n"] == 0:  # every follow-up of it gone: what it sums must be gone too
-            assert sums == pytest.approx(dict.fromkeys(VISIT_SUMS, 0), abs=1e-6), key
-            del kept[key]
-    return kept
-
-
-def assert_visit_sums_current(after=None):
-    """VisitSums equal the follow-ups not voided, summed here in Python by their patient's district
-    (`after`: the write just done, for the failure's message)."""
-    fresh = {}
-    rows = FollowUp.objects.filter(voided_at__isnull=True).values_list(
-        "patient__district_id", "visit_date", "visit_number", "weight_kg", "haemoglobin_g_dl"
-    )
-    for district, day, number, weight, haemoglobin in rows:
-        sums = fresh.setdefault((district, day.replace(day=1), number), dict.fromkeys(VISIT_SUMS, 0))
-        sums["n"] += 1
-        for value, n, total in ((weight, "n_weight", "weight"), (haemoglobin, "n_haemoglobin", "haemoglobin")):
-            if value is not None:
-                sums[n] += 1
-                sums[total] += value
-    kept = kept_visit_sums()
-    assert kept.keys() == fresh.keys(), after
-    for key, sums in fresh.items():
-        assert kept[key] == pytest.approx(sums, rel=1e-9, abs=1e-6), (after, key)
 
 
 def save(record, moved_from=None):

@@ -36,11 +36,10 @@ def role_groups(transactional_db):
 
 
 @contextmanager
-def inserts_held(table, mode="SHARE"):
-    """Inserts into `table` wait until the block ends; reads go on. (EXCLUSIVE: SELECT ... FOR UPDATE
-    waits too.)"""
+def inserts_held(table):
+    """Inserts into `table` wait until the block ends; reads go on."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {table} IN {mode} MODE")
+        cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
         yield
 
 
