@@ -1,7 +1,8 @@
 """
 Keeping the stored facts (insights.models) current: every write to the records refreshes the
 facts of the patients it names, their districts' sums (DistrictSums: her facts' part taken away
-before they are written and added after), and the cache's data version, in the writer's transaction.
+before they are written and added after), the trends' sums (VisitSums, likewise from her visit
+facts: insights.visit_sums) and the cache's data version, in the writer's transaction.
 
 - Every writer of the app (forms, API, admin, imports, voiding, demo data) announces its write once
   (patients.writes.records_written), naming the patients written, or None for "any": then
@@ -13,13 +14,13 @@ KEY UPDATE, which the foreign-key check of a concurrent write to her records doe
 they cannot deadlock), and computes her facts only once it holds the lock, from what the other
 has committed. A rebuild of everyone locks the patient table against such writers instead.
 Writers to one district take turns on its sums at the end of their refresh, each locking the rows of
-the districts it changed in district order (no two can deadlock), just before the data version,
-which every writer updates last anyway.
+the districts it changed in district order, then the rows of the trends' sums in key order (no two
+can deadlock), just before the data version, which every writer updates last anyway.
 """
 
 from django.db import connection, transaction
 
-from insights import cache
+from insights import cache, visit_sums
 from insights.models import DistrictSums
 from insights.sql import STORED_FACTS, Scope, district_sum_columns, district_sums_select, execute
 from patients.models import Delivery, FollowUp, Patient
@@ -32,13 +33,14 @@ REBUILD_SHARE = 4
 
 FACTS = STORED_FACTS["facts"][0]
 DISTRICT_SUMS = DistrictSums._meta.db_table
+VISITS = STORED_FACTS["visits"][0]
 
 
 def refresh(patient_pks=None):
-    """Recompute the stored facts of these patients (primary keys), or of everyone when None, and
-    their districts' sums (DistrictSums). Eight queries per CHUNK patients (and a lock on
-    PostgreSQL), and one for the districts' sums; a rebuild of everyone takes seconds at a million
-    follow-ups."""
+    """Recompute the stored facts of these patients (primary keys), or of everyone when None, their
+    districts' sums (DistrictSums) and the trends' sums (VisitSums). Eleven queries per CHUNK patients
+    (and a lock on PostgreSQL), one for the districts' sums and one per hundred rows of the trends'
+    sums changed; a rebuild of everyone takes seconds at a million follow-ups."""
     if patient_pks is not None:
         patient_pks = sorted(set(patient_pks))
         if len(patient_pks) > CHUNK and len(patient_pks) * REBUILD_SHARE > Patient.objects.count():
@@ -53,26 +55,33 @@ def refresh(patient_pks=None):
                 # 30,000 follow-ups: 185 s). ANALYZE samples this transaction's own rows too.
                 execute(f"ANALYZE {', '.join(model._meta.db_table for model in (Patient, Delivery, FollowUp))}")
             for table, _ in [*STORED_FACTS.values(), (DISTRICT_SUMS, None)]:
-                execute(f"DELETE FROM {table}")
+                # The visit facts are read by refreshes alone, which the lock holds back: emptied
+                # at once, not row by row (a million rows, and as many dead ones left behind).
+                emptied = "TRUNCATE" if table == VISITS and connection.vendor == "postgresql" else "DELETE FROM"
+                execute(f"{emptied} {table}")
             _insert(Scope(live=True))
             columns = ", ".join(column for *_, column in district_sum_columns())
             execute(
                 f"INSERT INTO {DISTRICT_SUMS} (district_id, {columns}) SELECT facts.district_id, "
                 f"{district_sums_select('facts')} FROM {FACTS} facts GROUP BY facts.district_id"
             )
+            visit_sums.rebuild()
             return
         change = {}  # district: the change of its sums, in district_sum_columns() order
+        visits_change = {}  # (district, month, visit number): the change of the trends' sums
         for start in range(0, len(patient_pks), CHUNK):
             chunk = patient_pks[start : start + CHUNK]
             if connection.vendor == "postgresql":  # SQLite's writers take turns anyway
                 list(Patient.objects.filter(pk__in=chunk).select_for_update(no_key=True).values_list("pk"))
             _add_up(change, _district_sums_of(chunk), -1)  # their old part of their districts' sums
+            visit_sums.add_up(visits_change, visit_sums.change_of(chunk))  # before their visit facts
             placeholders = ", ".join(["%s"] * len(chunk))
             for table, _ in STORED_FACTS.values():
                 execute(f"DELETE FROM {table} WHERE patient_id IN ({placeholders})", chunk)
             _insert(Scope(patients=chunk, live=True))
             _add_up(change, _district_sums_of(chunk), 1)
         _add_to_district_sums(change)
+        visit_sums.add(visits_change)
 
 
 def _insert(scope):

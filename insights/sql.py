@@ -26,6 +26,7 @@ from insights.models import (
     VALUE_SUMMARY,
     DeliveryFacts,
     PatientFacts,
+    VisitFacts,
     VisitJump,
     patient_value_column,
     summary_column,
@@ -42,7 +43,12 @@ DISTRICT = District._meta.db_table
 # (A jump's own id is the database's to number.)
 STORED_FACTS = {
     name: (model._meta.db_table, [f.column for f in model._meta.concrete_fields if not isinstance(f, AutoField)])
-    for name, model in (("facts", PatientFacts), ("delivery_facts", DeliveryFacts), ("jumps", VisitJump))
+    for name, model in (
+        ("facts", PatientFacts),
+        ("delivery_facts", DeliveryFacts),
+        ("jumps", VisitJump),
+        ("visits", VisitFacts),
+    )
 }
 
 # Consecutive follow-ups: (field, the largest plausible change between two visits).
@@ -183,6 +189,10 @@ class Scope:
             )
             return f"SELECT {listed} FROM {table} {alias} {owner} WHERE {conditions}", params
         return f"SELECT {listed} FROM {table} {alias} WHERE {conditions}", params
+
+    def followups(self):
+        """SQL and parameters of the follow-ups in scope (the CTE `fu`), as a query of its own."""
+        return self._fu()
 
     def _fu(self):
         return self._records(FOLLOWUP, "f", "visit_date", (
@@ -334,6 +344,13 @@ class Scope:
             f"WHERE previous IS NOT NULL AND ABS(value - previous) > limit_ + {JUMP_TOLERANCE}"
         ), []
 
+    def _visits(self):
+        month = sql_dialect()["month_start"].format("fu.visit_date")
+        return (
+            f"SELECT fu.patient_id, members.district_id, {month} AS month, fu.visit_number, fu.weight_kg, "
+            "fu.haemoglobin_g_dl FROM fu JOIN members ON members.id = fu.patient_id"
+        ), []
+
     # --- Each patient's facts, as stored ---
 
     def _stored(self, name):
@@ -396,8 +413,15 @@ _LIVE_NEEDS = {
     "next_visit": ("spans", "fu"),
     "delivery_facts": ("spans", "next_visit"),
     "jumps": ("fu",),
+    "visits": ("fu", "members"),
 }
-_STORED_NEEDS = {"facts": ("scope",), "summaries": ("scope",), "delivery_facts": ("scope",), "jumps": ("scope",)}
+_STORED_NEEDS = {
+    "facts": ("scope",),
+    "summaries": ("scope",),
+    "delivery_facts": ("scope",),
+    "jumps": ("scope",),
+    "visits": ("scope",),
+}
 
 
 def summary_columns(record, field=None):
@@ -547,7 +571,8 @@ def MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
 
 def sql_dialect():
     """The date expressions SQLite and PostgreSQL spell differently (SQLite keeps dates as ISO text,
-    so its month is a prefix, not Django's TruncMonth, which is a Python call per row); a day
+    so its month is a prefix, not Django's TruncMonth, which is a Python call per row; `month_start`
+    is a date's month as its first day); a day
     number counts days since 1900-01-01. `by_characters`: text that orders by its characters, as
     Python orders it, whatever the server's locale (SQLite always does): patient IDs, which a
     locale's rules would also sort several times slower (789,307 of them: 1.6 s against 0.4 s)."""
@@ -555,6 +580,7 @@ def sql_dialect():
         return {
             "by_characters": f'{{}} COLLATE "{BY_CHARACTERS}"',
             "month": "to_char({}, 'YYYY-MM')",
+            "month_start": "CAST(date_trunc('month', {}) AS DATE)",
             "days": "({} - {})",
             "day_number": "({} - DATE '1900-01-01')",
             "from_day_number": "(DATE '1900-01-01' + CAST({} AS INTEGER))",
@@ -562,6 +588,7 @@ def sql_dialect():
     return {
         "by_characters": "{}",
         "month": "substr({}, 1, 7)",
+        "month_start": "(substr({}, 1, 7) || '-01')",
         "days": "CAST(julianday({}) - julianday({}) AS INTEGER)",
         "day_number": "CAST(julianday({}) - 2415020.5 AS INTEGER)",  # 2415020.5: 1900-01-01
         "from_day_number": "date(2415020.5 + {})",
