@@ -14,7 +14,7 @@ import datetime
 from django.db import connection
 
 from insights.models import VisitFacts, VisitSums
-from insights.sql import Scope, execute, sql_dialect
+from insights.sql import Scope, execute
 
 SUMS = VisitSums._meta.db_table
 VISITS = VisitFacts._meta.db_table
@@ -106,27 +106,41 @@ def next_month(day):
     return (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
 
 
-def cells(district=None, date_from=None, date_to=None):
-    """SQL and parameters: the follow-ups in scope (insights.sql.Scope's `fu`) summed per month and
-    visit number, as rows of (month, visit_number, and AGGREGATES' columns), several rows to a key.
-    The months wholly in the range are read from VisitSums; the days of a month only partly in it
-    (a range starting or ending inside a month) from the follow-ups themselves. Dates may be given
-    as ISO text."""
-    date_from, date_to = (datetime.date.fromisoformat(d) if isinstance(d, str) else d for d in (date_from, date_to))
-    whole_from = date_from if date_from is None or date_from.day == 1 else next_month(date_from)
-    whole_to = date_to
-    if date_to is not None and next_month(date_to) - datetime.timedelta(days=1) != date_to:
-        whole_to = date_to.replace(day=1) - datetime.timedelta(days=1)  # the end of the month before
+def _whole_months(date_from, date_to):
+    """The first and last day of the months wholly in the range (None: open at that end), or None
+    when no month is: from the first of the month after a start inside one, to the last day of the
+    month before an end inside one."""
+    try:
+        whole_from = date_from if date_from is None or date_from.day == 1 else next_month(date_from)
+        whole_to = date_to
+        if date_to is not None and next_month(date_to) - datetime.timedelta(days=1) != date_to:
+            whole_to = date_to.replace(day=1) - datetime.timedelta(days=1)
+    except OverflowError:  # a range ending inside December 9999 or starting inside January of year 1
+        return None
     if whole_from is not None and whole_to is not None and whole_from > whole_to:
-        stored, live = False, [(date_from, date_to)]  # no whole month: all of it from the follow-ups
+        return None
+    return whole_from, whole_to
+
+
+def cells(district=None, date_from=None, date_to=None):
+    """SQL and parameters: the follow-ups in scope summed per month and visit number, as rows of
+    (month, visit_number, and AGGREGATES' columns), several rows to a key. The months wholly in the
+    range are read from VisitSums; the days of a month only partly in it (a range starting or ending
+    inside a month) from the follow-ups themselves, as the visit facts define them (Scope's
+    `visits`). Dates may be given as ISO text."""
+    date_from, date_to = (datetime.date.fromisoformat(d) if isinstance(d, str) else d for d in (date_from, date_to))
+    whole = _whole_months(date_from, date_to)
+    if whole is None:  # no whole month: all of it from the follow-ups
+        live = [(date_from, date_to)]
     else:
-        stored, live = True, []
-        if whole_from is not None and whole_from != date_from:
+        whole_from, whole_to = whole
+        live = []
+        if whole_from != date_from:
             live.append((date_from, whole_from - datetime.timedelta(days=1)))
-        if whole_to is not None and whole_to != date_to:
+        if whole_to != date_to:
             live.append((whole_to + datetime.timedelta(days=1), date_to))
     parts, params = [], []
-    if stored:
+    if whole is not None:
         conditions = ["1 = 1"]
         for condition, value in (
             ("district_id = %s", Scope(district).district_pk),
@@ -139,12 +153,11 @@ def cells(district=None, date_from=None, date_to=None):
         parts.append(
             f"SELECT month, visit_number, {', '.join(AGGREGATES)} FROM {SUMS} WHERE {' AND '.join(conditions)}"
         )
-    month = sql_dialect()["month_start"].format("visit_date")
     for start, end in live:
-        followups, followup_params = Scope(district, start, end).followups()
+        ctes, visit_params = Scope(district, start, end).ctes("visits")
         parts.append(
-            f"SELECT {month} AS month, visit_number, {_aggregates()} FROM ({followups}) f "
-            f"GROUP BY {month}, visit_number"
+            f"SELECT month, visit_number, {_aggregates()} FROM ({ctes} SELECT * FROM visits) visits "
+            "GROUP BY month, visit_number"
         )
-        params += followup_params
+        params += visit_params
     return " UNION ALL ".join(parts), params

@@ -2,10 +2,10 @@ from django.db import migrations
 
 
 def compute_facts(apps, schema_editor):
-    """Work out every patient's facts, every district's sums and the trends' sums (nothing to do in a
-    new database). Today's insights.facts writes every column of the tables as this migration leaves
-    them: a later change to the facts' tables moves this step to its own migration (and makes this
-    one do nothing)."""
+    """Work out every patient's facts, every district's sums and totals, and the trends' sums
+    (nothing to do in a new database). Today's insights.facts writes every column of the tables as
+    this migration leaves them: a later change to the facts' tables moves this step to its own
+    migration (and makes this one do nothing)."""
     if apps.get_model("patients", "Patient")._default_manager.exists():
         from insights.facts import refresh
 
@@ -13,12 +13,12 @@ def compute_facts(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    """Every patient's facts, every district's sums and the trends' sums worked out again (seconds at
-    a million follow-ups, minutes at ten). Stop the previous release before migrating: from 0012 on,
-    its writes leave the trends' sums behind (it does not keep them); from 0009 on, its writes fail."""
+    """Every patient's facts, every district's sums and totals, and the trends' sums worked out again
+    (seconds at a million follow-ups, minutes at ten). Stop the previous release before migrating:
+    from 0012 on, its writes fail (it does not fill the districts' totals)."""
 
     dependencies = [
-        ("insights", "0012_visit_sums"),
+        ("insights", "0012_visit_sums_district_totals"),
     ]
 
     operations = [

@@ -3,6 +3,7 @@ exact after every kind of write, and the trends read from them equal the oracle'
 range, whole months or not."""
 
 import datetime
+import uuid
 
 import pytest
 from django.core.management import call_command
@@ -189,3 +190,27 @@ def test_the_trends_agree_with_the_oracle_over_any_date_range(data_manager, spec
         for date_from, date_to in ranges:
             assert_trends_agree({"district": chosen, "date_from": date_from, "date_to": date_to})
         transaction.set_rollback(True)
+
+
+def test_ranges_at_the_ends_of_the_calendar():
+    """A range ending inside December 9999 or starting inside January of year 1 has no month after
+    or before it to work out: those days are read from the follow-ups."""
+    make_followup(make_patient(), visit_number=1, visit_date=D(2024, 3, 5), weight_kg=55.0)
+    for date_from, date_to in ((None, D(9999, 12, 30)), (D(1, 1, 5), None), (D(1, 1, 5), D(9999, 12, 30))):
+        assert_trends_agree({"district": None, "date_from": date_from, "date_to": date_to})
+
+
+def test_a_visit_left_live_under_a_voided_patient_counts_in_no_month_whole_or_part():
+    """A follow-up written as her patient was voided stays live under a voided patient: the trends
+    leave it out whether its month is read from the sums or, in part, from the follow-ups."""
+    patient = make_patient()
+    make_followup(patient, visit_number=1, visit_date=D(2024, 3, 5), weight_kg=55.0)
+    with transaction.atomic():
+        Patient.all_objects.filter(pk=patient.pk).update(
+            voided_at=datetime.datetime(2024, 4, 1, tzinfo=datetime.UTC),
+            void_reason="entered twice",
+            void_id=uuid.uuid4(),
+        )  # her alone, as a void that did not see the follow-up
+        records_written([patient.pk])
+    for date_from, date_to in ((D(2024, 3, 1), D(2024, 3, 31)), (D(2024, 3, 2), D(2024, 3, 31))):
+        assert queries.trends_by_visit_and_month(date_from=date_from, date_to=date_to)["by_month"] == []

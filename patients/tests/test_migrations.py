@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 from django.core.management.base import CommandError
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
@@ -219,6 +219,45 @@ def test_the_triage_index_is_built_after_a_concurrent_build_failed_halfway():
         executor.migrate(after)
         valid, definition = triage_index()
         assert valid and "(triage_level, latest_reading_date DESC NULLS LAST, patient_code)" in definition
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_the_triggers_of_the_reverted_trends_sums_are_dropped_before_the_sums_are_made():
+    """A database migrated while an earlier insights 0012 stood (commits 00ae047 and ba5a910) holds
+    its table of trends' sums and its triggers: the new 0012 drops them, and the sums count each
+    follow-up once."""
+    before = [("insights", "0011_triage_index")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE insights_visitsums (id integer)")
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "CREATE FUNCTION insights_visitsums_followups() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN INSERT INTO insights_visitsums VALUES (1); RETURN NULL; END $$"
+                )
+                cursor.execute(
+                    "CREATE TRIGGER insights_visitsums_insert AFTER INSERT ON patients_followup "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION insights_visitsums_followups()"
+                )
+            else:
+                cursor.execute(
+                    "CREATE TRIGGER insights_visitsums_insert AFTER INSERT ON patients_followup "
+                    "BEGIN INSERT INTO insights_visitsums VALUES (1); END"
+                )
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        from insights.models import VisitSums
+        from patients.tests.factories import make_followup, make_patient
+        from patients.writes import records_written
+
+        with transaction.atomic():
+            followup = make_followup(make_patient(), visit_number=1, visit_date=datetime.date(2024, 3, 5))
+            records_written([followup.patient_id])
+        assert list(VisitSums.objects.values_list("month", "n")) == [(datetime.date(2024, 3, 1), 1)]
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
