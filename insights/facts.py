@@ -1,8 +1,7 @@
 """
 Keeping the stored facts (insights.models) current: every write to the records refreshes the
 facts of the patients it names, their districts' sums (DistrictSums: her facts' part taken away
-before they are written and added after), the trends' sums (VisitSums, likewise from her visit
-facts: insights.visit_sums) and the cache's data version, in the writer's transaction.
+before they are written and added after), and the cache's data version, in the writer's transaction.
 
 - Every writer of the app (forms, API, admin, imports, voiding, demo data) announces its write once
   (patients.writes.records_written), naming the patients written, or None for "any": then
@@ -14,22 +13,15 @@ KEY UPDATE, which the foreign-key check of a concurrent write to her records doe
 they cannot deadlock), and computes her facts only once it holds the lock, from what the other
 has committed. A rebuild of everyone locks the patient table against such writers instead.
 Writers to one district take turns on its sums at the end of their refresh, each locking the rows of
-the districts it changed in district order, then the rows of the trends' sums in key order (no two
-can deadlock), just before the data version, which every writer updates last anyway.
+the districts it changed in district order (no two can deadlock), just before the data version,
+which every writer updates last anyway.
 """
 
 from django.db import connection, transaction
 
-from insights import cache, visit_sums
-from insights.models import DISTRICT_TOTALS, DistrictSums
-from insights.sql import (
-    STORED_FACTS,
-    Scope,
-    district_sum_columns,
-    district_sums_select,
-    district_totals_select,
-    execute,
-)
+from insights import cache
+from insights.models import DistrictSums
+from insights.sql import STORED_FACTS, Scope, district_sum_columns, district_sums_select, execute
 from patients.models import Delivery, FollowUp, Patient
 
 # Patients refreshed per statement (the SQL lists their primary keys).
@@ -40,16 +32,13 @@ REBUILD_SHARE = 4
 
 FACTS = STORED_FACTS["facts"][0]
 DISTRICT_SUMS = DistrictSums._meta.db_table
-# DistrictSums' columns, in order, and SQL adding them up over facts rows (`facts`).
-DISTRICT_COLUMNS = [*(column for *_, column in district_sum_columns()), *DISTRICT_TOTALS]
-DISTRICT_SELECT = f"{district_sums_select('facts')}, {district_totals_select('facts')}"
 
 
 def refresh(patient_pks=None):
-    """Recompute the stored facts of these patients (primary keys), or of everyone when None, their
-    districts' sums (DistrictSums) and the trends' sums (VisitSums). Eleven queries per CHUNK patients
-    (and a lock on PostgreSQL), one for the districts' sums and one per hundred rows of the trends'
-    sums changed; a rebuild of everyone takes seconds at a million follow-ups."""
+    """Recompute the stored facts of these patients (primary keys), or of everyone when None, and
+    their districts' sums (DistrictSums). Eight queries per CHUNK patients (and a lock on
+    PostgreSQL), and one for the districts' sums; a rebuild of everyone takes seconds at a million
+    follow-ups."""
     if patient_pks is not None:
         patient_pks = sorted(set(patient_pks))
         if len(patient_pks) > CHUNK and len(patient_pks) * REBUILD_SHARE > Patient.objects.count():
@@ -63,34 +52,27 @@ def refresh(patient_pks=None):
                 # empty, and its plan for the rebuild took minutes instead of seconds (3,000 patients,
                 # 30,000 follow-ups: 185 s). ANALYZE samples this transaction's own rows too.
                 execute(f"ANALYZE {', '.join(model._meta.db_table for model in (Patient, Delivery, FollowUp))}")
-            # DELETE, not TRUNCATE: its lock would wait for any reader of the table (a pg_dump), and
-            # every writer behind it.
             for table, _ in [*STORED_FACTS.values(), (DISTRICT_SUMS, None)]:
                 execute(f"DELETE FROM {table}")
             _insert(Scope(live=True))
+            columns = ", ".join(column for *_, column in district_sum_columns())
             execute(
-                f"INSERT INTO {DISTRICT_SUMS} (district_id, {', '.join(DISTRICT_COLUMNS)}) SELECT facts.district_id, "
-                f"{DISTRICT_SELECT} FROM {FACTS} facts GROUP BY facts.district_id"
+                f"INSERT INTO {DISTRICT_SUMS} (district_id, {columns}) SELECT facts.district_id, "
+                f"{district_sums_select('facts')} FROM {FACTS} facts GROUP BY facts.district_id"
             )
-            visit_sums.rebuild()
             return
-        change = {}  # district: the change of its sums, in DISTRICT_COLUMNS order
-        visits_change = {}  # (district, month, visit number): the change of the trends' sums
+        change = {}  # district: the change of its sums, in district_sum_columns() order
         for start in range(0, len(patient_pks), CHUNK):
             chunk = patient_pks[start : start + CHUNK]
             if connection.vendor == "postgresql":  # SQLite's writers take turns anyway
-                # Voided patients too (a record written as she was voided), in one order.
-                locked = Patient.all_objects.filter(pk__in=chunk).order_by("pk").select_for_update(no_key=True)
-                list(locked.values_list("pk"))
+                list(Patient.objects.filter(pk__in=chunk).select_for_update(no_key=True).values_list("pk"))
             _add_up(change, _district_sums_of(chunk), -1)  # their old part of their districts' sums
-            visit_sums.add_up(visits_change, visit_sums.change_of(chunk))  # before their visit facts
             placeholders = ", ".join(["%s"] * len(chunk))
             for table, _ in STORED_FACTS.values():
                 execute(f"DELETE FROM {table} WHERE patient_id IN ({placeholders})", chunk)
             _insert(Scope(patients=chunk, live=True))
             _add_up(change, _district_sums_of(chunk), 1)
         _add_to_district_sums(change)
-        visit_sums.add(visits_change)
 
 
 def _insert(scope):
@@ -102,11 +84,11 @@ def _insert(scope):
 
 def _district_sums_of(patient_pks):
     """The sums of these patients' stored facts per district: rows of (district, its sums in
-    DISTRICT_COLUMNS order). Read before and after their facts are written rather than returned by
-    the writes: SQLite 3.40 returned a wrong IS NULL from an INSERT's RETURNING."""
+    district_sum_columns() order). Read before and after their facts are written rather than
+    returned by the writes: SQLite 3.40 returned a wrong IS NULL from an INSERT's RETURNING."""
     placeholders = ", ".join(["%s"] * len(patient_pks))
     return _fetch(
-        f"SELECT facts.district_id, {DISTRICT_SELECT} FROM {FACTS} facts "
+        f"SELECT facts.district_id, {district_sums_select('facts')} FROM {FACTS} facts "
         f"WHERE facts.patient_id IN ({placeholders}) GROUP BY facts.district_id",
         patient_pks,
     )
@@ -130,9 +112,9 @@ def _add_to_district_sums(change):
     writers to the same districts lock their rows in the same order, and cannot deadlock. Last of
     the refresh, so that a district's row is locked for as short a time as can be."""
     rows = [(district, *values) for district, values in sorted(change.items()) if any(values)]
-    if not rows:  # nothing summed changed (a diagnosis, a blood pressure)
+    if not rows:  # nothing screened changed (a diagnosis, a visit date)
         return
-    columns = DISTRICT_COLUMNS
+    columns = [column for *_, column in district_sum_columns()]
     row = "(" + ", ".join(["%s"] * (1 + len(columns))) + ")"
     added = ", ".join(f"{column} = {DISTRICT_SUMS}.{column} + excluded.{column}" for column in columns)
     execute(

@@ -49,18 +49,6 @@ SCREENED_PATIENT_VALUES = ("weight_kg", "height_cm")
 SCREENED = {**SCREENED_VALUES, "patient": SCREENED_PATIENT_VALUES}
 # What DistrictSums keeps of each screened value: what its mean and standard deviation need.
 DISTRICT_SUMS = ("n", "sum", "squares")
-# What else DistrictSums keeps of its patients' facts, added up (insights.sql.district_totals spells
-# each): what the average weights and the trends' change read without a date range, instead of
-# every patient's facts (a million rows at ten million follow-ups).
-DISTRICT_TOTALS = {
-    "patients": "Patients (not voided).",
-    "latest_followup_weight_kg_n": "Patients with a follow-up weight.",
-    "latest_followup_weight_kg_sum": "The sum of their latest follow-up weights, kg.",
-    "weight_change_n": "Patients with two or more follow-up weights.",
-    "weight_change_sum": "The sum of their changes from the first to the latest, kg.",
-    "haemoglobin_change_n": "Patients with two or more follow-up haemoglobins.",
-    "haemoglobin_change_sum": "The sum of their changes from the first to the latest, g/dL.",
-}
 
 
 def summary_column(record, field, summary):
@@ -155,8 +143,7 @@ TRIAGE_INDEX = "insights_facts_triage_idx"
 
 class DistrictSums(models.Model):
     """A district's DISTRICT_SUMS of every SCREENED value (columns `<record>_<field>_<sum>`, added
-    below), over its patients' facts: what the outlier screen's means and standard deviations need;
-    and its DISTRICT_TOTALS (columns of those names).
+    below), over its patients' facts: what the outlier screen's means and standard deviations need.
     insights.facts adds each write's change to them in the writer's transaction, so that the screen
     reads a row per district instead of adding up a million patients' facts (0.25 s at ten million
     follow-ups). Floating-point sums: a change is added and taken away again, so they may drift by a
@@ -176,66 +163,6 @@ for _record, _fields in SCREENED.items():
         for _sum in DISTRICT_SUMS:
             _column = models.BigIntegerField() if _sum == "n" else models.FloatField()
             DistrictSums.add_to_class(summary_column(_record, _field, _sum), _column)
-for _name, _help in DISTRICT_TOTALS.items():
-    _column = models.FloatField if _name.endswith("_sum") else models.BigIntegerField
-    DistrictSums.add_to_class(_name, _column(help_text=_help))
-
-
-class VisitFacts(models.Model):
-    """A follow-up (not voided, of a patient not voided) as the trends' sums (VisitSums) counted it:
-    her district, the month and number of the visit, its weight and haemoglobin. A refresh takes
-    these rows' part away from the sums before it writes them again (insights.facts): a follow-up
-    moved, renumbered, re-weighed, voided or deleted is taken from the sums it was added to, which
-    only what was counted tells."""
-
-    # Her visits are refreshed together: the primary key's index finds them. No foreign keys in the
-    # database: checking them took 9 s of a rebuild's commit at a million follow-ups, and her
-    # PatientFacts' foreign key already refuses a deletion nobody announced (her rows go with hers).
-    pk = models.CompositePrimaryKey("patient", "visit_number")
-    patient = models.ForeignKey(
-        Patient, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
-    )
-    visit_number = models.PositiveSmallIntegerField()
-    district = models.ForeignKey(
-        District, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
-    )
-    month = models.DateField(help_text="The first day of the month of the visit.")
-    weight_kg = models.FloatField(null=True)
-    haemoglobin_g_dl = models.FloatField(null=True)
-
-    class Meta:
-        verbose_name_plural = "visit facts"
-
-    def __str__(self):
-        return f"Visit {self.visit_number} of patient #{self.patient_id}"
-
-
-class VisitSums(models.Model):
-    """The follow-ups of one district, month and visit number, counted and summed: what the trends by
-    visit and by month (insights.queries.trends_by_visit_and_month) read instead of every follow-up
-    (53,000 rows at a million follow-ups, whatever the number of follow-ups in a month). insights.facts
-    adds each write's change to them in the writer's transaction, as to DistrictSums. A month whose
-    follow-ups are all gone may keep a row of zeros. Floating-point sums, added and taken away: they
-    may drift in the last digits from a fresh sum, which `manage.py refresh_insights` gives."""
-
-    district = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+", db_index=False)
-    month = models.DateField(help_text="The first day of the month of the visits.")
-    visit_number = models.PositiveSmallIntegerField()
-    n = models.BigIntegerField(help_text="Follow-ups.")
-    n_weight = models.BigIntegerField(help_text="Follow-ups with a weight.")
-    weight = models.FloatField(help_text="The sum of their weights, kg.")
-    n_haemoglobin = models.BigIntegerField(help_text="Follow-ups with a haemoglobin.")
-    haemoglobin = models.FloatField(help_text="The sum of their haemoglobins, g/dL.")
-
-    class Meta:
-        verbose_name_plural = "visit sums"
-        constraints = [
-            # A change is added to the row of its key (ON CONFLICT); the trends filter by district first.
-            models.UniqueConstraint(fields=["district", "month", "visit_number"], name="insights_visitsums_key"),
-        ]
-
-    def __str__(self):
-        return f"Visits {self.visit_number} of {self.month:%Y-%m} in district #{self.district_id}"
 
 
 class DeliveryFacts(models.Model):

@@ -18,7 +18,6 @@ import datetime
 import scipy.stats
 from django.db import connection
 
-from insights import visit_sums
 from insights.models import SCREENED, DistrictSums, PatientFacts, patient_value_column, summary_column
 from insights.sql import (
     DISTRICT,
@@ -29,7 +28,6 @@ from insights.sql import (
     fact_columns,
     fetch,
     fetch_values,
-    followup_change,
     patient_code,
     sql_dialect,
     stream_values,
@@ -42,33 +40,16 @@ from patients.models import DeliveryTerm, DeliveryType
 def average_weight_by_district(district=None, date_from=None, date_to=None):
     """The mean of the patients' recorded weight per district (the prototype's definition), with
     the number of patients behind it and the mean of their latest follow-up weights; heaviest
-    first. One query: without a date range, over the districts' sums (DistrictSums)."""
-    scope = Scope(district, date_from, date_to)
-    averages = (
-        "AVG(scope.weight_kg) AS average_weight, COUNT(scope.weight_kg) AS n_patients, "
-        "AVG(facts.latest_followup_weight_kg) AS average_latest_followup_weight, "
-        "COUNT(facts.latest_followup_weight_kg) AS n_latest_followup_weight"
-    )
-    source = "FROM scope JOIN facts ON facts.patient_id = scope.id GROUP BY scope.district_id"
-    ctes, params = scope.ctes("facts")
-    if not scope.dated:  # every patient of the district: what its sums add up
-        weight_sum, weight_n = (summary_column("patient", "weight_kg", total) for total in ("sum", "n"))
-        averages = (
-            f"{weight_sum} / NULLIF({weight_n}, 0) AS average_weight, {weight_n} AS n_patients, "
-            "latest_followup_weight_kg_sum / NULLIF(latest_followup_weight_kg_n, 0) AS average_latest_followup_weight, "
-            "latest_followup_weight_kg_n AS n_latest_followup_weight"
-        )
-        source = f"FROM {DistrictSums._meta.db_table} WHERE patients > 0"
-        ctes, params = "", []
-        if district is not None:
-            source, params = f"{source} AND district_id = %s", [scope.district_pk]
+    first. One query."""
+    ctes, params = Scope(district, date_from, date_to).ctes("facts")
     rows = fetch(
         f"""{ctes}
-        SELECT district.name AS district, averages.average_weight, averages.n_patients,
-            averages.average_latest_followup_weight, averages.n_latest_followup_weight
-        FROM (SELECT {"scope." if scope.dated else ""}district_id, {averages} {source}) averages
-        JOIN {DISTRICT} district ON district.id = averages.district_id
-        ORDER BY averages.average_weight IS NULL, averages.average_weight DESC, district.name""",
+        SELECT district.name AS district, AVG(scope.weight_kg) AS average_weight, COUNT(scope.weight_kg) AS n_patients,
+            AVG(facts.latest_followup_weight_kg) AS average_latest_followup_weight,
+            COUNT(facts.latest_followup_weight_kg) AS n_latest_followup_weight
+        FROM scope JOIN facts ON facts.patient_id = scope.id JOIN {DISTRICT} district ON district.id = scope.district_id
+        GROUP BY district.name
+        ORDER BY AVG(scope.weight_kg) IS NULL, AVG(scope.weight_kg) DESC, district.name""",
         params,
     )
     for row in rows:
@@ -320,27 +301,31 @@ def district_metrics(district=None, date_from=None, date_to=None):
 def trends_by_visit_and_month(district=None, date_from=None, date_to=None):
     """Follow-ups' mean weight and haemoglobin, with their counts, by visit number (the prototype's
     third query) and by month of the visit (YYYY-MM): {"by_visit": rows, "by_month": rows}. One
-    query.
+    query, one pass over the follow-ups.
 
-    It reads the follow-ups already summed per district, month and visit number (VisitSums, kept by
-    every write's refresh: insights.visit_sums), 53,000 rows at a million follow-ups, and only the
-    days of a month that the date range takes in part from the follow-ups themselves. A row of
-    zeros (every follow-up of it gone) makes no group."""
-    cells, params = visit_sums.cells(district, date_from, date_to)
-    month = sql_dialect()["month"].format("month")
+    The follow-ups are summed per day and visit number first (90,000 cells at ten million
+    follow-ups: on PostgreSQL, in parallel and in the order of the trends index, patients.models),
+    then the cells per visit and per month: the month is worked out per cell, not per visit. At
+    ten million follow-ups the trends took 1.35 s (a pass per grouping) to 0.75 s."""
+    ctes, params = Scope(district, date_from, date_to).ctes("fu")
+    month = sql_dialect()["month"].format("visit_date")
+    cells = """SELECT visit_date, visit_number, COUNT(*) AS n, COUNT(weight_kg) AS n_weight, SUM(weight_kg) AS weight,
+        COUNT(haemoglobin_g_dl) AS n_haemoglobin, SUM(haemoglobin_g_dl) AS haemoglobin
+        FROM fu GROUP BY visit_date, visit_number"""
     sums = """SUM(n) AS n_visits,
         SUM(n_weight) AS n_weight, SUM(weight) / NULLIF(SUM(n_weight), 0) AS mean_weight_kg,
         SUM(n_haemoglobin) AS n_haemoglobin,
         SUM(haemoglobin) / NULLIF(SUM(n_haemoglobin), 0) AS mean_haemoglobin_g_dl"""
     if connection.vendor == "postgresql":
-        sql = f"""SELECT CASE WHEN GROUPING(visit_number) = 0 THEN 'visit' ELSE 'month' END AS kind, visit_number,
+        sql = f"""{ctes}
+        SELECT CASE WHEN GROUPING(visit_number) = 0 THEN 'visit' ELSE 'month' END AS kind, visit_number,
             {month} AS month, {sums}
-        FROM ({cells}) cells GROUP BY GROUPING SETS ((visit_number), ({month})) HAVING SUM(n) > 0"""
-    else:  # SQLite has no GROUPING SETS: the cells grouped twice
-        sql = f"""WITH cells AS ({cells})
-        SELECT 'visit' AS kind, visit_number, NULL AS month, {sums} FROM cells GROUP BY visit_number HAVING SUM(n) > 0
+        FROM ({cells}) cells GROUP BY GROUPING SETS ((visit_number), ({month}))"""
+    else:  # SQLite has no GROUPING SETS: the cells once, grouped twice
+        sql = f"""{ctes}, cells AS {MATERIALIZED()}({cells})
+        SELECT 'visit' AS kind, visit_number, NULL AS month, {sums} FROM cells GROUP BY visit_number
         UNION ALL
-        SELECT 'month', NULL, {month}, {sums} FROM cells GROUP BY {month} HAVING SUM(n) > 0"""
+        SELECT 'month', NULL, {month}, {sums} FROM cells GROUP BY {month}"""
     found = {"visit": [], "month": []}
     for row in fetch(f"{sql} ORDER BY kind, visit_number, month", params):
         kind = row.pop("kind")
@@ -351,28 +336,19 @@ def trends_by_visit_and_month(district=None, date_from=None, date_to=None):
 
 def trends_change(district=None, date_from=None, date_to=None):
     """The mean change in weight and in haemoglobin from each patient's first visit to her latest
-    (patients with two or more readings of it), with those numbers of patients. One query: without
-    a date range, over the districts' sums (DistrictSums)."""
-    scope = Scope(district, date_from, date_to)
+    (patients with two or more readings of it), with those numbers of patients. One query."""
+    ctes, params = Scope(district, date_from, date_to).ctes("facts")
     measures = []
-    for measure, n_out, mean_out in (
-        ("weight", "n_weight", "mean_weight_change_kg"),
-        ("haemoglobin", "n_haemoglobin", "mean_haemoglobin_change_g_dl"),
+    for n, column, n_out, mean_out in (
+        ("n_followup_weights", "followup_weight_kg", "n_weight", "mean_weight_change_kg"),
+        ("n_followup_haemoglobin", "followup_haemoglobin_g_dl", "n_haemoglobin", "mean_haemoglobin_change_g_dl"),
     ):
-        if scope.dated:  # the facts alone: one row per patient in scope (Scope)
-            counted, change = followup_change("facts", measure)
-            measures.append(f"COALESCE(SUM({counted}), 0) AS {n_out}, AVG({change}) AS {mean_out}")
-        else:
-            n, total = f"{measure}_change_n", f"{measure}_change_sum"
-            measures.append(f"COALESCE(SUM({n}), 0) AS {n_out}, SUM({total}) / NULLIF(SUM({n}), 0) AS {mean_out}")
-    if scope.dated:
-        ctes, params = scope.ctes("facts")
-        sql = f"{ctes} SELECT {', '.join(measures)} FROM facts"
-    else:
-        sql, params = f"SELECT {', '.join(measures)} FROM {DistrictSums._meta.db_table}", []
-        if district is not None:
-            sql, params = f"{sql} WHERE district_id = %s", [scope.district_pk]
-    (change,) = fetch(sql, params)
+        measures.append(
+            f"COALESCE(SUM(CASE WHEN facts.{n} >= 2 THEN 1 ELSE 0 END), 0) AS {n_out}, "
+            f"AVG(CASE WHEN facts.{n} >= 2 THEN facts.latest_{column} - facts.first_{column} END) AS {mean_out}"
+        )
+    # The facts alone: one row per patient in scope (Scope).
+    (change,) = fetch(f"{ctes} SELECT {', '.join(measures)} FROM facts", params)
     return change
 
 

@@ -20,14 +20,12 @@ from hospital.replica import insights_database
 from insights.models import (
     BY_CHARACTERS,
     DISTRICT_SUMS,
-    DISTRICT_TOTALS,
     SCREENED,
     SCREENED_PATIENT_VALUES,
     SCREENED_VALUES,
     VALUE_SUMMARY,
     DeliveryFacts,
     PatientFacts,
-    VisitFacts,
     VisitJump,
     patient_value_column,
     summary_column,
@@ -44,12 +42,7 @@ DISTRICT = District._meta.db_table
 # (A jump's own id is the database's to number.)
 STORED_FACTS = {
     name: (model._meta.db_table, [f.column for f in model._meta.concrete_fields if not isinstance(f, AutoField)])
-    for name, model in (
-        ("facts", PatientFacts),
-        ("delivery_facts", DeliveryFacts),
-        ("jumps", VisitJump),
-        ("visits", VisitFacts),
-    )
+    for name, model in (("facts", PatientFacts), ("delivery_facts", DeliveryFacts), ("jumps", VisitJump))
 }
 
 # Consecutive follow-ups: (field, the largest plausible change between two visits).
@@ -341,13 +334,6 @@ class Scope:
             f"WHERE previous IS NOT NULL AND ABS(value - previous) > limit_ + {JUMP_TOLERANCE}"
         ), []
 
-    def _visits(self):
-        month = sql_dialect()["month_start"].format("fu.visit_date")
-        return (
-            f"SELECT fu.patient_id, members.district_id, {month} AS month, fu.visit_number, fu.weight_kg, "
-            "fu.haemoglobin_g_dl FROM fu JOIN members ON members.id = fu.patient_id"
-        ), []
-
     # --- Each patient's facts, as stored ---
 
     def _stored(self, name):
@@ -410,15 +396,8 @@ _LIVE_NEEDS = {
     "next_visit": ("spans", "fu"),
     "delivery_facts": ("spans", "next_visit"),
     "jumps": ("fu",),
-    "visits": ("fu", "members"),
 }
-_STORED_NEEDS = {
-    "facts": ("scope",),
-    "summaries": ("scope",),
-    "delivery_facts": ("scope",),
-    "jumps": ("scope",),
-    "visits": ("scope",),
-}
+_STORED_NEEDS = {"facts": ("scope",), "summaries": ("scope",), "delivery_facts": ("scope",), "jumps": ("scope",)}
 
 
 def summary_columns(record, field=None):
@@ -479,35 +458,6 @@ def district_sums_select(rows):
         f"COALESCE(SUM({value_summary(rows, record, field)[total]}), 0) AS {column}"
         for record, field, total, column in district_sum_columns()
     )
-
-
-# The change of a follow-up value from her first reading to her latest, by measure: her facts'
-# count of readings and the column of the value (`first_<column>`, `latest_<column>`).
-FOLLOWUP_CHANGES = {
-    "weight": ("n_followup_weights", "followup_weight_kg"),
-    "haemoglobin": ("n_followup_haemoglobin", "followup_haemoglobin_g_dl"),
-}
-
-
-def followup_change(row, measure):
-    """SQL over one patient's facts row `row`: (1 when she has two or more readings of the measure,
-    else 0; her change from the first to the latest, NULL without two readings)."""
-    n, column = FOLLOWUP_CHANGES[measure]
-    return (
-        f"CASE WHEN {row}.{n} >= 2 THEN 1 ELSE 0 END",
-        f"CASE WHEN {row}.{n} >= 2 THEN {row}.latest_{column} - {row}.first_{column} END",
-    )
-
-
-def district_totals_select(row):
-    """SQL columns adding up each DISTRICT_TOTALS column over the facts rows `row` (grouped by
-    district), named as DistrictSums' columns (0 where nothing is recorded)."""
-    latest = f"{row}.latest_followup_weight_kg"
-    parts = {"patients": "1", "latest_followup_weight_kg_n": f"CASE WHEN {latest} IS NULL THEN 0 ELSE 1 END",
-             "latest_followup_weight_kg_sum": latest}  # fmt: skip
-    for measure in FOLLOWUP_CHANGES:
-        parts[f"{measure}_change_n"], parts[f"{measure}_change_sum"] = followup_change(row, measure)
-    return ", ".join(f"COALESCE(SUM({parts[name]}), 0) AS {name}" for name in DISTRICT_TOTALS)
 
 
 def _value_summaries(record):
@@ -597,8 +547,7 @@ def MATERIALIZED():  # noqa: N802 (reads as the SQL it returns)
 
 def sql_dialect():
     """The date expressions SQLite and PostgreSQL spell differently (SQLite keeps dates as ISO text,
-    so its month is a prefix, not Django's TruncMonth, which is a Python call per row; `month_start`
-    is a date's month as its first day); a day
+    so its month is a prefix, not Django's TruncMonth, which is a Python call per row); a day
     number counts days since 1900-01-01. `by_characters`: text that orders by its characters, as
     Python orders it, whatever the server's locale (SQLite always does): patient IDs, which a
     locale's rules would also sort several times slower (789,307 of them: 1.6 s against 0.4 s)."""
@@ -606,7 +555,6 @@ def sql_dialect():
         return {
             "by_characters": f'{{}} COLLATE "{BY_CHARACTERS}"',
             "month": "to_char({}, 'YYYY-MM')",
-            "month_start": "CAST(date_trunc('month', {}) AS DATE)",
             "days": "({} - {})",
             "day_number": "({} - DATE '1900-01-01')",
             "from_day_number": "(DATE '1900-01-01' + CAST({} AS INTEGER))",
@@ -614,7 +562,6 @@ def sql_dialect():
     return {
         "by_characters": "{}",
         "month": "substr({}, 1, 7)",
-        "month_start": "(substr({}, 1, 7) || '-01')",
         "days": "CAST(julianday({}) - julianday({}) AS INTEGER)",
         "day_number": "CAST(julianday({}) - 2415020.5 AS INTEGER)",  # 2415020.5: 1900-01-01
         "from_day_number": "date(2415020.5 + {})",

@@ -826,8 +826,6 @@ class FollowUp(Voidable):
             # on PostgreSQL this index holds them in that order, at 40% of the table's size, and is
             # read without the table (an index-only scan, where vacuum keeps the visibility map).
             # The trends took 1.8 s to 1.35 s at ten million follow-ups, 213 to 146 ms at a million.
-            # Since insights 0012 they read whole months from their sums (VisitSums) and only the days
-            # of a month a date range takes in part from the follow-ups.
             # SQLite builds the key alone (it has no INCLUDE).
             models.Index(
                 fields=["visit_date", "visit_number"],

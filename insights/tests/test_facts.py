@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from insights import facts, queries
-from insights.models import DeliveryFacts, DistrictSums, PatientFacts, VisitFacts, VisitJump, VisitSums
+from insights.models import DeliveryFacts, DistrictSums, PatientFacts, VisitJump
+from insights.sql import district_sum_columns
 from patients.bulk import insert_values
 from patients.importing import apply_import, plan_import
 from patients.models import Delivery, FollowUp, Patient
@@ -28,13 +29,12 @@ def stored():
         sorted(PatientFacts.objects.values_list(), key=str),
         sorted(DeliveryFacts.objects.values_list(), key=str),
         sorted(VisitJump.objects.values_list("followup_id", "patient_id", "field", "value", "previous"), key=str),
-        sorted(VisitFacts.objects.values_list(*(f.attname for f in VisitFacts._meta.concrete_fields)), key=str),
     )
 
 
 def district_sums():
     """Each district's sums (DistrictSums), by district primary key."""
-    columns = facts.DISTRICT_COLUMNS
+    columns = [column for *_, column in district_sum_columns()]
     rows = DistrictSums.objects.values_list("pk", *columns)
     return {row[0]: dict(zip(columns, row[1:], strict=True)) for row in rows}
 
@@ -42,7 +42,7 @@ def district_sums():
 def assert_sums_equal(kept, fresh):
     """The districts' sums kept by the writes equal fresh ones: counts exactly, sums but for the last
     digits of floating point; a district all of whose patients left keeps a row of zeros."""
-    zeros = dict.fromkeys(facts.DISTRICT_COLUMNS, 0)
+    zeros = dict.fromkeys((column for *_, column in district_sum_columns()), 0)
     for district in kept.keys() | fresh.keys():
         got, expected = kept.get(district, zeros), fresh.get(district, zeros)
         assert got == pytest.approx(expected, rel=1e-9, abs=1e-6), district
@@ -50,49 +50,13 @@ def assert_sums_equal(kept, fresh):
 
 def assert_current():
     """The stored facts equal what a rebuild from every record gives, with one row per patient; so
-    do the districts' sums and the trends' sums."""
+    do the districts' sums."""
     before, sums_before = stored(), district_sums()
-    assert_visit_sums_current()
     facts.refresh()
     assert stored() == before
     assert_sums_equal(sums_before, district_sums())
     assert PatientFacts.objects.count() == Patient.objects.count()
     assert DeliveryFacts.objects.count() == Delivery.objects.count()
-    assert VisitFacts.objects.count() == FollowUp.objects.count()
-
-
-VISIT_SUMS = ("n", "n_weight", "weight", "n_haemoglobin", "haemoglobin")
-
-
-def visit_sums():
-    """The trends' sums (VisitSums) by (district, month, visit number), leaving out rows of zeros."""
-    rows = VisitSums.objects.values_list("district_id", "month", "visit_number", *VISIT_SUMS)
-    kept = {tuple(row[:3]): dict(zip(VISIT_SUMS, row[3:], strict=True)) for row in rows}
-    for key, sums in list(kept.items()):
-        if sums["n"] == 0:  # every follow-up of it gone: what it sums must be gone too
-            assert sums == pytest.approx(dict.fromkeys(VISIT_SUMS, 0), abs=1e-6), key
-            del kept[key]
-    return kept
-
-
-def assert_visit_sums_current(after=None):
-    """VisitSums equal the follow-ups not voided, summed here in Python by their patient's district
-    (`after`: the write just done, for the failure's message)."""
-    fresh = {}
-    rows = FollowUp.objects.filter(voided_at__isnull=True).values_list(
-        "patient__district_id", "visit_date", "visit_number", "weight_kg", "haemoglobin_g_dl"
-    )
-    for district, day, number, weight, haemoglobin in rows:
-        sums = fresh.setdefault((district, day.replace(day=1), number), dict.fromkeys(VISIT_SUMS, 0))
-        sums["n"] += 1
-        for value, n, total in ((weight, "n_weight", "weight"), (haemoglobin, "n_haemoglobin", "haemoglobin")):
-            if value is not None:
-                sums[n] += 1
-                sums[total] += value
-    kept = visit_sums()
-    assert kept.keys() == fresh.keys(), after
-    for key, sums in fresh.items():
-        assert kept[key] == pytest.approx(sums, rel=1e-9, abs=1e-6), (after, key)
 
 
 def save(record, moved_from=None):
@@ -250,10 +214,10 @@ def test_saving_a_followup_refreshes_her_facts_in_a_fixed_number_of_queries(djan
     make_followup(patient, visit_number=1)
     followup = FollowUp(patient=patient, visit_number=2, visit_date=D(2024, 5, 1), haemoglobin_g_dl=10.0)
     # The writer's savepoint and its release, the insert and its history row; then the announcement:
-    # the change to the trends' sums read, four deletes and inserts of her facts (after the lock on
-    # her row, on PostgreSQL), her part of her district's sums read before and after them, each
-    # change added to its sums, the new data version, and when her records were written (RecordsWritten).
-    with django_assert_num_queries(20 if connection.vendor == "postgresql" else 19):
+    # three deletes and inserts of her facts (after the lock on her row, on PostgreSQL), her part of
+    # her district's sums read before and after them and the change added to its sums, the new data
+    # version, and when her records were written (RecordsWritten).
+    with django_assert_num_queries(16 if connection.vendor == "postgresql" else 15):
         save(followup)
 
 
