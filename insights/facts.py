@@ -1,7 +1,8 @@
 """
 Keeping the stored facts (insights.models) current: every write to the records refreshes the
-facts of the patients it names, their districts' sums (DistrictSums: her facts' part taken away
-before they are written and added after), and the cache's data version, in the writer's transaction.
+facts of the patients it names, their districts' sums and totals (DistrictSums: her facts' part
+taken away before they are written and added after), and the cache's data version, in the
+writer's transaction.
 
 - Every writer of the app (forms, API, admin, imports, voiding, demo data) announces its write once
   (patients.writes.records_written), naming the patients written, or None for "any": then
@@ -20,8 +21,15 @@ which every writer updates last anyway.
 from django.db import connection, transaction
 
 from insights import cache
-from insights.models import DistrictSums
-from insights.sql import STORED_FACTS, Scope, district_sum_columns, district_sums_select, execute
+from insights.models import DISTRICT_TOTALS, DistrictSums
+from insights.sql import (
+    STORED_FACTS,
+    Scope,
+    district_sum_columns,
+    district_sums_select,
+    district_totals_select,
+    execute,
+)
 from patients.models import Delivery, FollowUp, Patient
 
 # Patients refreshed per statement (the SQL lists their primary keys).
@@ -32,11 +40,14 @@ REBUILD_SHARE = 4
 
 FACTS = STORED_FACTS["facts"][0]
 DISTRICT_SUMS = DistrictSums._meta.db_table
+# DistrictSums' columns, in order, and SQL adding them up over facts rows (`facts`).
+DISTRICT_COLUMNS = [*(column for *_, column in district_sum_columns()), *DISTRICT_TOTALS]
+DISTRICT_SELECT = f"{district_sums_select('facts')}, {district_totals_select('facts')}"
 
 
 def refresh(patient_pks=None):
-    """Recompute the stored facts of these patients (primary keys), or of everyone when None, and
-    their districts' sums (DistrictSums). Eight queries per CHUNK patients (and a lock on
+    """Recompute the stored facts of these patients (primary keys), or of everyone when None, their
+    districts' sums and totals (DistrictSums). Eight queries per CHUNK patients (and a lock on
     PostgreSQL), and one for the districts' sums; a rebuild of everyone takes seconds at a million
     follow-ups."""
     if patient_pks is not None:
@@ -55,17 +66,18 @@ def refresh(patient_pks=None):
             for table, _ in [*STORED_FACTS.values(), (DISTRICT_SUMS, None)]:
                 execute(f"DELETE FROM {table}")
             _insert(Scope(live=True))
-            columns = ", ".join(column for *_, column in district_sum_columns())
             execute(
-                f"INSERT INTO {DISTRICT_SUMS} (district_id, {columns}) SELECT facts.district_id, "
-                f"{district_sums_select('facts')} FROM {FACTS} facts GROUP BY facts.district_id"
+                f"INSERT INTO {DISTRICT_SUMS} (district_id, {', '.join(DISTRICT_COLUMNS)}) SELECT facts.district_id, "
+                f"{DISTRICT_SELECT} FROM {FACTS} facts GROUP BY facts.district_id"
             )
             return
-        change = {}  # district: the change of its sums, in district_sum_columns() order
+        change = {}  # district: the change of its sums, in DISTRICT_COLUMNS order
         for start in range(0, len(patient_pks), CHUNK):
             chunk = patient_pks[start : start + CHUNK]
             if connection.vendor == "postgresql":  # SQLite's writers take turns anyway
-                list(Patient.objects.filter(pk__in=chunk).select_for_update(no_key=True).values_list("pk"))
+                # Voided patients too (a record written as she was voided), in one order.
+                locked = Patient.all_objects.filter(pk__in=chunk).order_by("pk").select_for_update(no_key=True)
+                list(locked.values_list("pk"))
             _add_up(change, _district_sums_of(chunk), -1)  # their old part of their districts' sums
             placeholders = ", ".join(["%s"] * len(chunk))
             for table, _ in STORED_FACTS.values():
@@ -84,11 +96,11 @@ def _insert(scope):
 
 def _district_sums_of(patient_pks):
     """The sums of these patients' stored facts per district: rows of (district, its sums in
-    district_sum_columns() order). Read before and after their facts are written rather than
-    returned by the writes: SQLite 3.40 returned a wrong IS NULL from an INSERT's RETURNING."""
+    DISTRICT_COLUMNS order). Read before and after their facts are written rather than returned by
+    the writes: SQLite 3.40 returned a wrong IS NULL from an INSERT's RETURNING."""
     placeholders = ", ".join(["%s"] * len(patient_pks))
     return _fetch(
-        f"SELECT facts.district_id, {district_sums_select('facts')} FROM {FACTS} facts "
+        f"SELECT facts.district_id, {DISTRICT_SELECT} FROM {FACTS} facts "
         f"WHERE facts.patient_id IN ({placeholders}) GROUP BY facts.district_id",
         patient_pks,
     )
@@ -112,9 +124,9 @@ def _add_to_district_sums(change):
     writers to the same districts lock their rows in the same order, and cannot deadlock. Last of
     the refresh, so that a district's row is locked for as short a time as can be."""
     rows = [(district, *values) for district, values in sorted(change.items()) if any(values)]
-    if not rows:  # nothing screened changed (a diagnosis, a visit date)
+    if not rows:  # nothing summed changed (a diagnosis, a blood pressure)
         return
-    columns = [column for *_, column in district_sum_columns()]
+    columns = DISTRICT_COLUMNS
     row = "(" + ", ".join(["%s"] * (1 + len(columns))) + ")"
     added = ", ".join(f"{column} = {DISTRICT_SUMS}.{column} + excluded.{column}" for column in columns)
     execute(

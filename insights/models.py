@@ -49,6 +49,18 @@ SCREENED_PATIENT_VALUES = ("weight_kg", "height_cm")
 SCREENED = {**SCREENED_VALUES, "patient": SCREENED_PATIENT_VALUES}
 # What DistrictSums keeps of each screened value: what its mean and standard deviation need.
 DISTRICT_SUMS = ("n", "sum", "squares")
+# What else DistrictSums keeps of its patients' facts, added up (insights.sql.district_totals spells
+# each): what the average weights and the trends' change read without a date range, instead of
+# every patient's facts (a million rows at ten million follow-ups).
+DISTRICT_TOTALS = {
+    "patients": "Patients (not voided).",
+    "latest_followup_weight_kg_n": "Patients with a follow-up weight.",
+    "latest_followup_weight_kg_sum": "The sum of their latest follow-up weights, kg.",
+    "weight_change_n": "Patients with two or more follow-up weights.",
+    "weight_change_sum": "The sum of their changes from the first to the latest, kg.",
+    "haemoglobin_change_n": "Patients with two or more follow-up haemoglobins.",
+    "haemoglobin_change_sum": "The sum of their changes from the first to the latest, g/dL.",
+}
 
 
 def summary_column(record, field, summary):
@@ -143,7 +155,8 @@ TRIAGE_INDEX = "insights_facts_triage_idx"
 
 class DistrictSums(models.Model):
     """A district's DISTRICT_SUMS of every SCREENED value (columns `<record>_<field>_<sum>`, added
-    below), over its patients' facts: what the outlier screen's means and standard deviations need.
+    below), over its patients' facts: what the outlier screen's means and standard deviations need;
+    and its DISTRICT_TOTALS (columns of those names).
     insights.facts adds each write's change to them in the writer's transaction, so that the screen
     reads a row per district instead of adding up a million patients' facts (0.25 s at ten million
     follow-ups). Floating-point sums: a change is added and taken away again, so they may drift by a
@@ -163,6 +176,9 @@ for _record, _fields in SCREENED.items():
         for _sum in DISTRICT_SUMS:
             _column = models.BigIntegerField() if _sum == "n" else models.FloatField()
             DistrictSums.add_to_class(summary_column(_record, _field, _sum), _column)
+for _name, _help in DISTRICT_TOTALS.items():
+    _column = models.FloatField if _name.endswith("_sum") else models.BigIntegerField
+    DistrictSums.add_to_class(_name, _column(help_text=_help))
 
 
 class DeliveryFacts(models.Model):

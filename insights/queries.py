@@ -28,6 +28,7 @@ from insights.sql import (
     fact_columns,
     fetch,
     fetch_values,
+    followup_change,
     patient_code,
     sql_dialect,
     stream_values,
@@ -40,16 +41,33 @@ from patients.models import DeliveryTerm, DeliveryType
 def average_weight_by_district(district=None, date_from=None, date_to=None):
     """The mean of the patients' recorded weight per district (the prototype's definition), with
     the number of patients behind it and the mean of their latest follow-up weights; heaviest
-    first. One query."""
-    ctes, params = Scope(district, date_from, date_to).ctes("facts")
+    first. One query: without a date range, over the districts' sums (DistrictSums)."""
+    scope = Scope(district, date_from, date_to)
+    averages = (
+        "AVG(scope.weight_kg) AS average_weight, COUNT(scope.weight_kg) AS n_patients, "
+        "AVG(facts.latest_followup_weight_kg) AS average_latest_followup_weight, "
+        "COUNT(facts.latest_followup_weight_kg) AS n_latest_followup_weight"
+    )
+    source = "FROM scope JOIN facts ON facts.patient_id = scope.id GROUP BY scope.district_id"
+    ctes, params = scope.ctes("facts")
+    if not scope.dated:  # every patient of the district: what its sums add up
+        weight_sum, weight_n = (summary_column("patient", "weight_kg", total) for total in ("sum", "n"))
+        averages = (
+            f"{weight_sum} / NULLIF({weight_n}, 0) AS average_weight, {weight_n} AS n_patients, "
+            "latest_followup_weight_kg_sum / NULLIF(latest_followup_weight_kg_n, 0) AS average_latest_followup_weight, "
+            "latest_followup_weight_kg_n AS n_latest_followup_weight"
+        )
+        source = f"FROM {DistrictSums._meta.db_table} WHERE patients > 0"
+        ctes, params = "", []
+        if district is not None:
+            source, params = f"{source} AND district_id = %s", [scope.district_pk]
     rows = fetch(
         f"""{ctes}
-        SELECT district.name AS district, AVG(scope.weight_kg) AS average_weight, COUNT(scope.weight_kg) AS n_patients,
-            AVG(facts.latest_followup_weight_kg) AS average_latest_followup_weight,
-            COUNT(facts.latest_followup_weight_kg) AS n_latest_followup_weight
-        FROM scope JOIN facts ON facts.patient_id = scope.id JOIN {DISTRICT} district ON district.id = scope.district_id
-        GROUP BY district.name
-        ORDER BY AVG(scope.weight_kg) IS NULL, AVG(scope.weight_kg) DESC, district.name""",
+        SELECT district.name AS district, averages.average_weight, averages.n_patients,
+            averages.average_latest_followup_weight, averages.n_latest_followup_weight
+        FROM (SELECT {"scope." if scope.dated else ""}district_id, {averages} {source}) averages
+        JOIN {DISTRICT} district ON district.id = averages.district_id
+        ORDER BY averages.average_weight IS NULL, averages.average_weight DESC, district.name""",
         params,
     )
     for row in rows:
@@ -336,19 +354,28 @@ def trends_by_visit_and_month(district=None, date_from=None, date_to=None):
 
 def trends_change(district=None, date_from=None, date_to=None):
     """The mean change in weight and in haemoglobin from each patient's first visit to her latest
-    (patients with two or more readings of it), with those numbers of patients. One query."""
-    ctes, params = Scope(district, date_from, date_to).ctes("facts")
+    (patients with two or more readings of it), with those numbers of patients. One query: without
+    a date range, over the districts' sums (DistrictSums)."""
+    scope = Scope(district, date_from, date_to)
     measures = []
-    for n, column, n_out, mean_out in (
-        ("n_followup_weights", "followup_weight_kg", "n_weight", "mean_weight_change_kg"),
-        ("n_followup_haemoglobin", "followup_haemoglobin_g_dl", "n_haemoglobin", "mean_haemoglobin_change_g_dl"),
+    for measure, n_out, mean_out in (
+        ("weight", "n_weight", "mean_weight_change_kg"),
+        ("haemoglobin", "n_haemoglobin", "mean_haemoglobin_change_g_dl"),
     ):
-        measures.append(
-            f"COALESCE(SUM(CASE WHEN facts.{n} >= 2 THEN 1 ELSE 0 END), 0) AS {n_out}, "
-            f"AVG(CASE WHEN facts.{n} >= 2 THEN facts.latest_{column} - facts.first_{column} END) AS {mean_out}"
-        )
-    # The facts alone: one row per patient in scope (Scope).
-    (change,) = fetch(f"{ctes} SELECT {', '.join(measures)} FROM facts", params)
+        if scope.dated:  # the facts alone: one row per patient in scope (Scope)
+            counted, change = followup_change("facts", measure)
+            measures.append(f"COALESCE(SUM({counted}), 0) AS {n_out}, AVG({change}) AS {mean_out}")
+        else:
+            n, total = f"{measure}_change_n", f"{measure}_change_sum"
+            measures.append(f"COALESCE(SUM({n}), 0) AS {n_out}, SUM({total}) / NULLIF(SUM({n}), 0) AS {mean_out}")
+    if scope.dated:
+        ctes, params = scope.ctes("facts")
+        sql = f"{ctes} SELECT {', '.join(measures)} FROM facts"
+    else:
+        sql, params = f"SELECT {', '.join(measures)} FROM {DistrictSums._meta.db_table}", []
+        if district is not None:
+            sql, params = f"{sql} WHERE district_id = %s", [scope.district_pk]
+    (change,) = fetch(sql, params)
     return change
 
 

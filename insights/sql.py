@@ -20,6 +20,7 @@ from hospital.replica import insights_database
 from insights.models import (
     BY_CHARACTERS,
     DISTRICT_SUMS,
+    DISTRICT_TOTALS,
     SCREENED,
     SCREENED_PATIENT_VALUES,
     SCREENED_VALUES,
@@ -458,6 +459,35 @@ def district_sums_select(rows):
         f"COALESCE(SUM({value_summary(rows, record, field)[total]}), 0) AS {column}"
         for record, field, total, column in district_sum_columns()
     )
+
+
+# The change of a follow-up value from her first reading to her latest, by measure: her facts'
+# count of readings and the column of the value (`first_<column>`, `latest_<column>`).
+FOLLOWUP_CHANGES = {
+    "weight": ("n_followup_weights", "followup_weight_kg"),
+    "haemoglobin": ("n_followup_haemoglobin", "followup_haemoglobin_g_dl"),
+}
+
+
+def followup_change(row, measure):
+    """SQL over one patient's facts row `row`: (1 when she has two or more readings of the measure,
+    else 0; her change from the first to the latest, NULL without two readings)."""
+    n, column = FOLLOWUP_CHANGES[measure]
+    return (
+        f"CASE WHEN {row}.{n} >= 2 THEN 1 ELSE 0 END",
+        f"CASE WHEN {row}.{n} >= 2 THEN {row}.latest_{column} - {row}.first_{column} END",
+    )
+
+
+def district_totals_select(row):
+    """SQL columns adding up each DISTRICT_TOTALS column over the facts rows `row` (grouped by
+    district), named as DistrictSums' columns (0 where nothing is recorded)."""
+    latest = f"{row}.latest_followup_weight_kg"
+    parts = {"patients": "1", "latest_followup_weight_kg_n": f"CASE WHEN {latest} IS NULL THEN 0 ELSE 1 END",
+             "latest_followup_weight_kg_sum": latest}  # fmt: skip
+    for measure in FOLLOWUP_CHANGES:
+        parts[f"{measure}_change_n"], parts[f"{measure}_change_sum"] = followup_change(row, measure)
+    return ", ".join(f"COALESCE(SUM({parts[name]}), 0) AS {name}" for name in DISTRICT_TOTALS)
 
 
 def _value_summaries(record):

@@ -299,6 +299,19 @@ def trends(records):
     return {"by_visit": by_visit, "by_month": by_month, "change": change}
 
 
+def average_weight(records):
+    """Per district name: (mean recorded weight, patients with one, mean latest follow-up weight,
+    patients with one), unrounded."""
+    f = records.followups.dropna(subset=["weight_kg"]).sort_values(["patient_id", "visit_date", "visit_number"])
+    latest = f.groupby("patient_id")["weight_kg"].last()
+    found = {}
+    for name, patients in records.patients.groupby("district__name"):
+        theirs = latest[latest.index.isin(patients["id"])]
+        found[name] = (_mean(patients["weight_kg"]), int(patients["weight_kg"].notna().sum()), _mean(theirs),
+                       len(theirs))  # fmt: skip
+    return found
+
+
 def delivery_outcomes(records):
     d = records.deliveries.sort_values(["patient_id", "date_of_delivery"])
     f = records.followups.dropna(subset=["haemoglobin_g_dl"]).sort_values(["visit_date", "visit_number"])

@@ -10,7 +10,6 @@ from django.db import connection, transaction
 
 from insights import facts, queries
 from insights.models import DeliveryFacts, DistrictSums, PatientFacts, VisitJump
-from insights.sql import district_sum_columns
 from patients.bulk import insert_values
 from patients.importing import apply_import, plan_import
 from patients.models import Delivery, FollowUp, Patient
@@ -34,7 +33,7 @@ def stored():
 
 def district_sums():
     """Each district's sums (DistrictSums), by district primary key."""
-    columns = [column for *_, column in district_sum_columns()]
+    columns = facts.DISTRICT_COLUMNS
     rows = DistrictSums.objects.values_list("pk", *columns)
     return {row[0]: dict(zip(columns, row[1:], strict=True)) for row in rows}
 
@@ -42,7 +41,7 @@ def district_sums():
 def assert_sums_equal(kept, fresh):
     """The districts' sums kept by the writes equal fresh ones: counts exactly, sums but for the last
     digits of floating point; a district all of whose patients left keeps a row of zeros."""
-    zeros = dict.fromkeys((column for *_, column in district_sum_columns()), 0)
+    zeros = dict.fromkeys(facts.DISTRICT_COLUMNS, 0)
     for district in kept.keys() | fresh.keys():
         got, expected = kept.get(district, zeros), fresh.get(district, zeros)
         assert got == pytest.approx(expected, rel=1e-9, abs=1e-6), district
@@ -50,7 +49,7 @@ def assert_sums_equal(kept, fresh):
 
 def assert_current():
     """The stored facts equal what a rebuild from every record gives, with one row per patient; so
-    do the districts' sums."""
+    do the districts' sums and totals."""
     before, sums_before = stored(), district_sums()
     facts.refresh()
     assert stored() == before

@@ -208,6 +208,15 @@ def assert_agrees(filters, risk_filters=True):
     assert close(change["mean_weight_change_kg"], expected_trends["change"]["weight"])
     assert close(change["mean_haemoglobin_change_g_dl"], expected_trends["change"]["haemoglobin"])
 
+    expected_weights = oracle.average_weight(records)
+    got_weights = {row["district"]: row for row in queries.average_weight_by_district(**filters)}
+    assert got_weights.keys() == expected_weights.keys()
+    for name, (weight, n_weight, latest, n_latest) in expected_weights.items():
+        row = got_weights[name]
+        assert (row["n_patients"], row["n_latest_followup_weight"]) == (n_weight, n_latest), name
+        for got, expected in ((row["average_weight"], weight), (row["average_latest_followup_weight"], latest)):
+            assert (got, expected) == (None, None) or abs(got - expected) <= 0.005 + 1e-9, name  # rounded to 0.01
+
     expected_outcomes = oracle.delivery_outcomes(records)
     got_outcomes = queries.delivery_outcomes(**filters)
     for row in got_outcomes["by_delivery_type"]:

@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 from django.core.management.base import CommandError
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
@@ -106,7 +106,7 @@ def test_the_risk_facts_migration_works_out_the_new_facts_of_patients_already_re
 
 def test_facts_kept_by_an_earlier_release_are_worked_out_again_with_her_district():
     """A database whose writers kept the stored facts before they named a district (insights 0004)
-    migrates: 0005 clears those rows, which 0006 would refuse, and 0010 works them out again, with
+    migrates: 0005 clears those rows, which 0006 would refuse, and 0013 works them out again, with
     her district's sums and her triage level, latest reading date and patient ID (0009)."""
     before = [("insights", "0004_data_version")]
     executor = MigrationExecutor(connection)
@@ -138,6 +138,7 @@ def test_facts_kept_by_an_earlier_release_are_worked_out_again_with_her_district
         )  # haemoglobin below 10 g/dL: priority 2
         sums = DistrictSums.objects.get(district_id=kaski.pk)
         assert (sums.patient_weight_kg_n, sums.patient_weight_kg_sum, sums.followup_haemoglobin_g_dl_n) == (1, 50.0, 1)
+        assert (sums.patients, sums.latest_followup_weight_kg_n) == (1, 0)  # her totals (0012)
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
@@ -188,13 +189,20 @@ def test_the_triage_index_is_built_after_a_concurrent_build_failed_halfway():
             return cursor.fetchone()
 
     try:
-        districts, patients, _, _ = managers(executor.loader.project_state(before).apps)
+        apps = executor.loader.project_state(before).apps
+        districts, patients, _, _ = managers(apps)
         kaski = districts.create(name="Kaski")
+        # Their facts, two rows of one district, as that schema keeps them (their values do not matter).
+        kept = apps.get_model("insights", "PatientFacts")
+        required = [
+            f for f in kept._meta.concrete_fields if not f.null and not f.primary_key and not f.has_db_default()
+        ]
         for patient_id in ("P001", "P002"):
-            patients.create(patient_id=patient_id, district=kaski)
-        from insights.facts import refresh
-
-        refresh()  # their facts: two rows of one district
+            patient = patients.create(patient_id=patient_id, district=kaski)
+            zeros = {f.attname: False if f.get_internal_type() == "BooleanField" else 0 for f in required}
+            kept._default_manager.create(
+                **{**zeros, "patient_id": patient.pk, "district_id": kaski.pk, "patient_code": patient_id}
+            )
         # A concurrent build that fails (a unique index over two patients of one district) leaves an
         # invalid index of its name behind, and the migration unapplied.
         with pytest.raises(IntegrityError), connection.cursor() as cursor:
@@ -204,6 +212,45 @@ def test_the_triage_index_is_built_after_a_concurrent_build_failed_halfway():
         executor.migrate(after)
         valid, definition = triage_index()
         assert valid and "(triage_level, latest_reading_date DESC NULLS LAST, patient_code)" in definition
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_the_triggers_of_the_reverted_trends_sums_are_dropped():
+    """A database migrated while an earlier insights 0012 stood (commits 00ae047 and ba5a910) holds
+    its table of trends' sums and its triggers on the follow-ups: 0012 drops them."""
+    before = [("insights", "0011_triage_index")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE insights_visitsums (id integer)")
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "CREATE FUNCTION insights_visitsums_followups() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN INSERT INTO insights_visitsums VALUES (1); RETURN NULL; END $$"
+                )
+                cursor.execute(
+                    "CREATE TRIGGER insights_visitsums_insert AFTER INSERT ON patients_followup "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION insights_visitsums_followups()"
+                )
+            else:
+                cursor.execute(
+                    "CREATE TRIGGER insights_visitsums_insert AFTER INSERT ON patients_followup "
+                    "BEGIN INSERT INTO insights_visitsums VALUES (1); END"
+                )
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        with connection.cursor() as cursor:
+            assert "insights_visitsums" not in connection.introspection.table_names(cursor)
+        from patients.tests.factories import make_followup, make_patient
+        from patients.writes import records_written
+
+        # With the table gone, a trigger left behind would fail this insert.
+        with transaction.atomic():
+            followup = make_followup(make_patient(), visit_number=1, visit_date=datetime.date(2024, 3, 5))
+            records_written([followup.patient_id])
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
