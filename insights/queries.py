@@ -43,29 +43,28 @@ def average_weight_by_district(district=None, date_from=None, date_to=None):
     the number of patients behind it and the mean of their latest follow-up weights; heaviest
     first. One query: without a date range, over the districts' sums (DistrictSums)."""
     scope = Scope(district, date_from, date_to)
-    averages = (
-        "AVG(scope.weight_kg) AS average_weight, COUNT(scope.weight_kg) AS n_patients, "
-        "AVG(facts.latest_followup_weight_kg) AS average_latest_followup_weight, "
-        "COUNT(facts.latest_followup_weight_kg) AS n_latest_followup_weight"
-    )
-    source = "FROM scope JOIN facts ON facts.patient_id = scope.id GROUP BY scope.district_id"
-    ctes, params = scope.ctes("facts")
-    if not scope.dated:  # every patient of the district: what its sums add up
+    if scope.dated:  # the patients active in the range, and their facts
+        ctes, params = scope.ctes("facts")
+        averages = """SELECT scope.district_id, AVG(scope.weight_kg) AS average_weight,
+            COUNT(scope.weight_kg) AS n_patients,
+            AVG(facts.latest_followup_weight_kg) AS average_latest_followup_weight,
+            COUNT(facts.latest_followup_weight_kg) AS n_latest_followup_weight
+            FROM scope JOIN facts ON facts.patient_id = scope.id GROUP BY scope.district_id"""
+    else:  # every patient of the district: what its sums add up
         weight_sum, weight_n = (summary_column("patient", "weight_kg", total) for total in ("sum", "n"))
-        averages = (
-            f"{weight_sum} / NULLIF({weight_n}, 0) AS average_weight, {weight_n} AS n_patients, "
-            "latest_followup_weight_kg_sum / NULLIF(latest_followup_weight_kg_n, 0) AS average_latest_followup_weight, "
-            "latest_followup_weight_kg_n AS n_latest_followup_weight"
-        )
-        source = f"FROM {DistrictSums._meta.db_table} WHERE patients > 0"
         ctes, params = "", []
+        averages = f"""SELECT district_id, {weight_sum} / NULLIF({weight_n}, 0) AS average_weight,
+            {weight_n} AS n_patients,
+            latest_followup_weight_kg_sum / NULLIF(latest_followup_weight_kg_n, 0) AS average_latest_followup_weight,
+            latest_followup_weight_kg_n AS n_latest_followup_weight
+            FROM {DistrictSums._meta.db_table} WHERE patients > 0"""
         if district is not None:
-            source, params = f"{source} AND district_id = %s", [scope.district_pk]
+            averages, params = f"{averages} AND district_id = %s", [scope.district_pk]
     rows = fetch(
         f"""{ctes}
         SELECT district.name AS district, averages.average_weight, averages.n_patients,
             averages.average_latest_followup_weight, averages.n_latest_followup_weight
-        FROM (SELECT {"scope." if scope.dated else ""}district_id, {averages} {source}) averages
+        FROM ({averages}) averages
         JOIN {DISTRICT} district ON district.id = averages.district_id
         ORDER BY averages.average_weight IS NULL, averages.average_weight DESC, district.name""",
         params,

@@ -162,6 +162,25 @@ def test_a_patient_moved_to_another_district_has_her_facts_there():
     assert_current()
 
 
+def test_a_district_all_of_whose_patients_left_has_no_averages_or_changes():
+    """Her district keeps a row of zeros in DistrictSums: the analyses that read its totals leave it
+    out, or count no one in it."""
+    kaski, jhapa = make_district("Kaski"), make_district("Jhapa")
+    patient = make_patient(district=kaski, weight_kg=52.0)
+    make_followup(patient, visit_number=1, weight_kg=53.0)
+    make_followup(patient, visit_number=2, visit_date=D(2024, 4, 5), weight_kg=55.5)
+    patient.district = jhapa
+    save(patient)
+    assert DistrictSums.objects.get(district=kaski).patients == 0
+    assert [row["district"] for row in queries.average_weight_by_district()] == ["Jhapa"]
+    assert queries.average_weight_by_district(district=kaski) == []
+    assert queries.trends_change(district=kaski) == {
+        "n_weight": 0, "mean_weight_change_kg": None, "n_haemoglobin": 0, "mean_haemoglobin_change_g_dl": None
+    }  # fmt: skip
+    assert queries.trends_change(district=jhapa)["mean_weight_change_kg"] == pytest.approx(2.5)
+    assert_current()
+
+
 def test_a_workbook_import_refreshes_the_patients_it_wrote(tmp_path):
     known = make_patient(patient_id="K1")
     make_followup(known, visit_number=1, haemoglobin_g_dl=12.0)

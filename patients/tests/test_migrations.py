@@ -33,6 +33,15 @@ def migrate_to():
     executor.migrate(executor.loader.graph.leaf_nodes())
 
 
+def kept_facts(apps, patient, **values):
+    """A patient's facts row as the schema of `apps` keeps it, zeros where not given (a later
+    migration works them out again: these numbers do not matter)."""
+    model = apps.get_model("insights", "PatientFacts")
+    required = [f for f in model._meta.concrete_fields if not f.null and not f.primary_key and not f.has_db_default()]
+    zeros = {f.attname: False if f.get_internal_type() == "BooleanField" else 0 for f in required}
+    return model._default_manager.create(**{**zeros, "patient_id": patient.pk, **values})
+
+
 def managers(apps):
     return [
         apps.get_model("patients", name)._default_manager for name in ("District", "Patient", "Delivery", "FollowUp")
@@ -117,14 +126,7 @@ def test_facts_kept_by_an_earlier_release_are_worked_out_again_with_her_district
         kaski = districts.create(name="Kaski")
         sita = patients.create(patient_id="P001", district=kaski, weight_kg=50.0)
         followups.create(patient=sita, visit_number=1, visit_date=datetime.date(2024, 3, 5), haemoglobin_g_dl=9.0)
-        kept = apps.get_model("insights", "PatientFacts")
-        # Her facts as that release kept them (its own numbers do not matter: they are worked out again).
-        required = [
-            f for f in kept._meta.concrete_fields if not f.null and not f.primary_key and not f.has_db_default()
-        ]
-        kept._default_manager.create(
-            patient_id=sita.pk, **{f.attname: False if f.get_internal_type() == "BooleanField" else 0 for f in required}
-        )
+        kept_facts(apps, sita)  # her facts as that release kept them
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
         from insights.models import DistrictSums, PatientFacts
@@ -192,17 +194,9 @@ def test_the_triage_index_is_built_after_a_concurrent_build_failed_halfway():
         apps = executor.loader.project_state(before).apps
         districts, patients, _, _ = managers(apps)
         kaski = districts.create(name="Kaski")
-        # Their facts, two rows of one district, as that schema keeps them (their values do not matter).
-        kept = apps.get_model("insights", "PatientFacts")
-        required = [
-            f for f in kept._meta.concrete_fields if not f.null and not f.primary_key and not f.has_db_default()
-        ]
-        for patient_id in ("P001", "P002"):
+        for patient_id in ("P001", "P002"):  # their facts: two rows of one district
             patient = patients.create(patient_id=patient_id, district=kaski)
-            zeros = {f.attname: False if f.get_internal_type() == "BooleanField" else 0 for f in required}
-            kept._default_manager.create(
-                **{**zeros, "patient_id": patient.pk, "district_id": kaski.pk, "patient_code": patient_id}
-            )
+            kept_facts(apps, patient, district_id=kaski.pk, patient_code=patient_id)
         # A concurrent build that fails (a unique index over two patients of one district) leaves an
         # invalid index of its name behind, and the migration unapplied.
         with pytest.raises(IntegrityError), connection.cursor() as cursor:
