@@ -21,7 +21,7 @@ which every writer updates last anyway.
 from django.db import connection, transaction
 
 from insights import cache
-from insights.models import DISTRICT_TOTALS, DistrictSums
+from insights.models import DISTRICT_COUNTS, DISTRICT_TOTALS, SETTING_COUNTS, DistrictSums
 from insights.sql import (
     STORED_FACTS,
     Scope,
@@ -30,6 +30,7 @@ from insights.sql import (
     district_totals_select,
     execute,
 )
+from patients import clinical
 from patients.models import Delivery, FollowUp, Patient
 
 # Patients refreshed per statement (the SQL lists their primary keys).
@@ -40,9 +41,13 @@ REBUILD_SHARE = 4
 
 FACTS = STORED_FACTS["facts"][0]
 DISTRICT_SUMS = DistrictSums._meta.db_table
-# DistrictSums' columns, in order, and SQL adding them up over facts rows (`facts`).
-DISTRICT_COLUMNS = [*(column for *_, column in district_sum_columns()), *DISTRICT_TOTALS]
-DISTRICT_SELECT = f"{district_sums_select('facts')}, {district_totals_select('facts')}"
+# DistrictSums' columns of sums, in order.
+DISTRICT_COLUMNS = [*(column for *_, column in district_sum_columns()), *DISTRICT_TOTALS, *DISTRICT_COUNTS]
+
+
+def district_select():
+    """SQL adding up DISTRICT_COLUMNS over facts rows (`facts`), with the anaemia cut-off of now."""
+    return f"{district_sums_select('facts')}, {district_totals_select('facts')}"
 
 
 def refresh(patient_pks=None):
@@ -67,8 +72,9 @@ def refresh(patient_pks=None):
                 execute(f"DELETE FROM {table}")
             _insert(Scope(live=True))
             execute(
-                f"INSERT INTO {DISTRICT_SUMS} (district_id, {', '.join(DISTRICT_COLUMNS)}) SELECT facts.district_id, "
-                f"{DISTRICT_SELECT} FROM {FACTS} facts GROUP BY facts.district_id"
+                f"INSERT INTO {DISTRICT_SUMS} (district_id, anaemia_cutoff_g_dl, {', '.join(DISTRICT_COLUMNS)}) "
+                f"SELECT facts.district_id, %s, {district_select()} FROM {FACTS} facts GROUP BY facts.district_id",
+                [clinical.anaemia_cutoff_g_dl()],
             )
             return
         change = {}  # district: the change of its sums, in DISTRICT_COLUMNS order
@@ -100,7 +106,7 @@ def _district_sums_of(patient_pks):
     the writes: SQLite 3.40 returned a wrong IS NULL from an INSERT's RETURNING."""
     placeholders = ", ".join(["%s"] * len(patient_pks))
     return _fetch(
-        f"SELECT facts.district_id, {DISTRICT_SELECT} FROM {FACTS} facts "
+        f"SELECT facts.district_id, {district_select()} FROM {FACTS} facts "
         f"WHERE facts.patient_id IN ({placeholders}) GROUP BY facts.district_id",
         patient_pks,
     )
@@ -122,16 +128,26 @@ def _add_up(change, rows, sign):
 def _add_to_district_sums(change):
     """Add each district's change to its sums, in one statement. The districts are taken in order:
     writers to the same districts lock their rows in the same order, and cannot deadlock. Last of
-    the refresh, so that a district's row is locked for as short a time as can be."""
-    rows = [(district, *values) for district, values in sorted(change.items()) if any(values)]
-    if not rows:  # nothing summed changed (a diagnosis, a blood pressure)
+    the refresh, so that a district's row is locked for as short a time as can be. The change of a
+    count of SETTING_COUNTS was made with the anaemia cut-off of now: added to a count made with
+    another, it would mean neither, so that count becomes NULL (the district metrics then count
+    live, until `manage.py refresh_insights`)."""
+    cutoff = clinical.anaemia_cutoff_g_dl()
+    rows = [(district, cutoff, *values) for district, values in sorted(change.items()) if any(values)]
+    if not rows:  # nothing summed changed (a diagnosis)
         return
     columns = DISTRICT_COLUMNS
-    row = "(" + ", ".join(["%s"] * (1 + len(columns))) + ")"
-    added = ", ".join(f"{column} = {DISTRICT_SUMS}.{column} + excluded.{column}" for column in columns)
+    row = "(" + ", ".join(["%s"] * (2 + len(columns))) + ")"
+    kept = f"{DISTRICT_SUMS}.anaemia_cutoff_g_dl = excluded.anaemia_cutoff_g_dl"
+    added = ", ".join(
+        f"{column} = CASE WHEN {kept} THEN {DISTRICT_SUMS}.{column} + excluded.{column} END"
+        if column in SETTING_COUNTS
+        else f"{column} = {DISTRICT_SUMS}.{column} + excluded.{column}"
+        for column in columns
+    )
     execute(
-        f"INSERT INTO {DISTRICT_SUMS} (district_id, {', '.join(columns)}) VALUES {', '.join([row] * len(rows))} "
-        f"ON CONFLICT (district_id) DO UPDATE SET {added}",
+        f"INSERT INTO {DISTRICT_SUMS} (district_id, anaemia_cutoff_g_dl, {', '.join(columns)}) "
+        f"VALUES {', '.join([row] * len(rows))} ON CONFLICT (district_id) DO UPDATE SET {added}",
         [value for row_values in rows for value in row_values],
     )
 

@@ -15,6 +15,7 @@ stored jumps and triage levels.
 
 from django.db import models
 
+from patients import clinical
 from patients.models import Delivery, District, FollowUp, Patient
 
 # PostgreSQL's collation that orders text by its characters, as Python and SQLite order it, whatever
@@ -45,13 +46,16 @@ VALUE_SUMMARY = ("n", "sum", "squares", "lowest", "highest")
 # Her own values screened against her district's patients: her facts copy them from her patient row
 # (as `patient_<field>`), so that her district's sums follow her facts when they change.
 SCREENED_PATIENT_VALUES = ("weight_kg", "height_cm")
+# Every value her facts copy from her patient row (`patient_<field>`): the screened ones, and what
+# else the rules counted per district read (DISTRICT_COUNTS: her age at her first pregnancy).
+COPIED_PATIENT_VALUES = (*SCREENED_PATIENT_VALUES, "age_at_first_pregnancy")
 # Every screened value, by record.
 SCREENED = {**SCREENED_VALUES, "patient": SCREENED_PATIENT_VALUES}
 # What DistrictSums keeps of each screened value: what its mean and standard deviation need.
 DISTRICT_SUMS = ("n", "sum", "squares")
-# What else DistrictSums keeps of its patients' facts, added up (insights.sql.district_totals spells
-# each): what the average weights and the trends' change read without a date range, instead of
-# every patient's facts (a million rows at ten million follow-ups).
+# What else DistrictSums keeps of its patients' facts, added up (insights.sql.district_totals_select
+# spells each): what the average weights, the trends' change and the district metrics read without
+# a date range, instead of every patient's facts (a million rows at ten million follow-ups).
 DISTRICT_TOTALS = {
     "patients": "Patients (not voided).",
     "latest_followup_weight_kg_n": "Patients with a follow-up weight.",
@@ -60,7 +64,25 @@ DISTRICT_TOTALS = {
     "weight_change_sum": "The sum of their changes from the first to the latest, kg.",
     "haemoglobin_change_n": "Patients with two or more follow-up haemoglobins.",
     "haemoglobin_change_sum": "The sum of their changes from the first to the latest, g/dL.",
+    "n_deliveries": "Their deliveries.",
+    "n_caesarean": "Their Caesarean deliveries.",
+    "n_followups": "Their follow-ups.",
+    "n_with_haemoglobin": "Patients with a current haemoglobin.",
+    "current_haemoglobin_g_dl_sum": "The sum of their current haemoglobins, g/dL.",
+    "n_with_blood_pressure": "Patients with a blood pressure.",
 }
+# The patients the district metrics count (insights.queries.district_metrics), by column: the
+# clinical rule each counts over her facts, "haemoglobin_g_dl" being her current haemoglobin.
+# DistrictSums keeps each count; one whose rule reads a setting (the anaemia cut-off) holds for the
+# cut-off it was made with (DistrictSums.anaemia_cutoff_g_dl), and is NULL when it cannot be trusted.
+DISTRICT_COUNTS = {
+    "n_anaemic": clinical.ANAEMIC,
+    **{f"n_{band.code}": band.test for band in reversed(clinical.SEVERITY_BANDS)},
+    "n_high_blood_pressure": clinical.HIGH_BLOOD_PRESSURE_TEST,
+    "n_severe_blood_pressure": clinical.SEVERE_BLOOD_PRESSURE_TEST,
+    **{f"n_{factor.code}": factor.test for factor in clinical.RISK_FACTORS},
+}
+SETTING_COUNTS = tuple(name for name, test in DISTRICT_COUNTS.items() if clinical.reads_a_setting(test))
 
 
 def summary_column(record, field, summary):
@@ -142,6 +164,10 @@ for _record, _fields in SCREENED_VALUES.items():
             PatientFacts.add_to_class(summary_column(_record, _field, _summary), _column)
 for _field in SCREENED_PATIENT_VALUES:
     PatientFacts.add_to_class(patient_value_column(_field), models.FloatField(null=True))
+PatientFacts.add_to_class(
+    patient_value_column("age_at_first_pregnancy"),
+    models.PositiveSmallIntegerField(null=True, help_text="Counted per district (clinical.RISK_FACTORS)."),
+)
 
 
 # The high-risk list's default order, with what its filters read, on PostgreSQL: read without the
@@ -156,13 +182,18 @@ TRIAGE_INDEX = "insights_facts_triage_idx"
 class DistrictSums(models.Model):
     """A district's DISTRICT_SUMS of every SCREENED value (columns `<record>_<field>_<sum>`, added
     below), over its patients' facts: what the outlier screen's means and standard deviations need;
-    and its DISTRICT_TOTALS (columns of those names).
+    and its DISTRICT_TOTALS and DISTRICT_COUNTS (columns of those names).
     insights.facts adds each write's change to them in the writer's transaction, so that the screen
     reads a row per district instead of adding up a million patients' facts (0.25 s at ten million
     follow-ups). Floating-point sums: a change is added and taken away again, so they may drift by a
     few units in the last place from a fresh sum, which `manage.py refresh_insights` gives."""
 
     district = models.OneToOneField(District, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    anaemia_cutoff_g_dl = models.FloatField(
+        null=True,
+        help_text="The anaemia cut-off (settings.ANAEMIA_HB_CUTOFF_G_DL) of its SETTING_COUNTS: a write under "
+        "another makes them NULL until `manage.py refresh_insights` counts them again.",
+    )
 
     class Meta:
         verbose_name_plural = "district sums"
@@ -179,6 +210,9 @@ for _record, _fields in SCREENED.items():
 for _name, _help in DISTRICT_TOTALS.items():
     _column = models.FloatField if _name.endswith("_sum") else models.BigIntegerField
     DistrictSums.add_to_class(_name, _column(help_text=_help))
+for _name in DISTRICT_COUNTS:
+    _help = f"Patients counted as {_name} (DISTRICT_COUNTS)."
+    DistrictSums.add_to_class(_name, models.BigIntegerField(null=_name in SETTING_COUNTS, help_text=_help))
 
 
 class DeliveryFacts(models.Model):

@@ -18,13 +18,22 @@ import datetime
 import scipy.stats
 from django.db import connection
 
-from insights.models import SCREENED, DistrictSums, PatientFacts, patient_value_column, summary_column
+from insights.models import (
+    DISTRICT_COUNTS,
+    SCREENED,
+    SETTING_COUNTS,
+    DistrictSums,
+    PatientFacts,
+    patient_value_column,
+    summary_column,
+)
 from insights.sql import (
     DISTRICT,
     MATERIALIZED,
     NOT_MATERIALIZED,
     Scope,
     district_sums_select,
+    district_totals_select,
     fact_columns,
     fetch,
     fetch_values,
@@ -257,19 +266,6 @@ def _rate(numerator, denominator):
     return None if not denominator else numerator / denominator
 
 
-def _count_where(condition, name):
-    """SQL counting the rows where `condition` holds (FILTER: cheaper than a SUM of CASE on both databases)."""
-    return f"COUNT(*) FILTER (WHERE {condition}) AS {name}"
-
-
-def _severity_counts_sql(column):
-    """SQL counts of a haemoglobin column's values below the cut-off (clinical.ANAEMIC) and in each
-    of clinical.SEVERITY_BANDS."""
-    value = {"haemoglobin_g_dl": column}
-    bands = [_count_where(band.test.sql(value), f"n_{band.code}") for band in reversed(clinical.SEVERITY_BANDS)]
-    return ", ".join([_count_where(clinical.ANAEMIC.sql(value), "n_anaemic"), *bands])
-
-
 def _anaemic_sql(column):
     """SQL: the haemoglobin `column` is below the cut-off (clinical.ANAEMIC)."""
     return clinical.ANAEMIC.sql({"haemoglobin_g_dl": column})
@@ -280,39 +276,59 @@ def district_metrics(district=None, date_from=None, date_to=None):
     haemoglobin (overall and per WHO severity), the mean current haemoglobin, hypertension prevalence
     (her latest blood pressure high, over patients with a reading; and how many severe), the patients
     with each risk factor (n_<code> of clinical.RISK_FACTORS), the mean recorded weight and follow-ups
-    per patient. Every rate comes with its numerator and denominator. One query."""
-    ctes, params = Scope(district, date_from, date_to).ctes("facts")
-    current = "facts.current_haemoglobin_g_dl"
-    columns = fact_columns()
-    factors = ", ".join(_count_where(factor.test.sql(columns), f"n_{factor.code}") for factor in clinical.RISK_FACTORS)
-    # Grouped by the district's key, and named after: a name per row would widen what is grouped.
-    sql = f"""{ctes},
-    metrics AS (
-        SELECT scope.district_id, COUNT(*) AS n_patients,
-            SUM(facts.n_deliveries) AS n_deliveries, SUM(facts.n_caesarean) AS n_caesarean,
-            COUNT({current}) AS n_with_haemoglobin, {_severity_counts_sql(current)},
-            AVG({current}) AS mean_haemoglobin_g_dl,
-            COUNT(facts.latest_bp_systolic) AS n_with_blood_pressure,
-            {_count_where(clinical.HIGH_BLOOD_PRESSURE_TEST.sql(columns), "n_high_blood_pressure")},
-            {_count_where(clinical.SEVERE_BLOOD_PRESSURE_TEST.sql(columns), "n_severe_blood_pressure")},
-            {factors},
-            COUNT(scope.weight_kg) AS n_with_weight, AVG(scope.weight_kg) AS mean_weight_kg,
-            SUM(facts.n_followups) AS n_followups
-        FROM scope JOIN facts ON facts.patient_id = scope.id
-        GROUP BY scope.district_id
-    )
-    SELECT district.name AS district, metrics.*
-    FROM metrics JOIN {DISTRICT} district ON district.id = metrics.district_id
-    ORDER BY district.name
-    """
-    rows = fetch(sql, params)
+    per patient. Every rate comes with its numerator and denominator. One query: without a date
+    range, over the districts' totals (DistrictSums); where those that read the anaemia cut-off were
+    counted with another (the setting changed), a second adds up the facts."""
+    scope = Scope(district, date_from, date_to)
+    rows = None
+    if not scope.dated:
+        totals, params = f"SELECT * FROM {DistrictSums._meta.db_table} WHERE patients > 0", []
+        if district is not None:
+            totals, params = f"{totals} AND district_id = %s", [scope.district_pk]
+        rows = fetch(_district_metrics_sql(totals, "totals.anaemia_cutoff_g_dl"), params)
+        cutoff = clinical.anaemia_cutoff_g_dl()
+        for row in rows:
+            if row.pop("anaemia_cutoff_g_dl") != cutoff or any(row[count] is None for count in SETTING_COUNTS):
+                rows = None
+                break
+    if rows is None:  # the same totals, added up over the facts of the patients in scope
+        ctes, params = scope.ctes("facts")
+        weight = [summary_column("patient", "weight_kg", total) for total in ("n", "sum")]
+        totals = f"""SELECT scope.district_id, {district_totals_select("facts")},
+            {district_sums_select("facts", weight)}
+            FROM scope JOIN facts ON facts.patient_id = scope.id GROUP BY scope.district_id"""
+        rows = fetch(f"{ctes} {_district_metrics_sql(totals)}", params)
     for row in rows:
-        del row["district_id"]
         row["caesarean_rate"] = _rate(row["n_caesarean"], row["n_deliveries"])
         row["anaemia_prevalence"] = _rate(row["n_anaemic"], row["n_with_haemoglobin"])
         row["hypertension_prevalence"] = _rate(row["n_high_blood_pressure"], row["n_with_blood_pressure"])
         row["followups_per_patient"] = _rate(row["n_followups"], row["n_patients"])
     return rows
+
+
+def _district_metrics_sql(totals, *also):
+    """SQL of district_metrics' rows, by district name, from `totals`: SQL of rows of a district's
+    DISTRICT_TOTALS, DISTRICT_COUNTS and sums of her own weight (DistrictSums' columns); with the
+    SQL columns `also` after them."""
+    weight_n, weight_sum = (summary_column("patient", "weight_kg", total) for total in ("n", "sum"))
+    counts = list(DISTRICT_COUNTS)
+    blood_pressure = counts.index("n_high_blood_pressure")  # before it, the anaemia counts
+    columns = {
+        "n_patients": "totals.patients",
+        **{name: f"totals.{name}" for name in ("n_deliveries", "n_caesarean", "n_with_haemoglobin")},
+        **{name: f"totals.{name}" for name in counts[:blood_pressure]},
+        "mean_haemoglobin_g_dl": "totals.current_haemoglobin_g_dl_sum / NULLIF(totals.n_with_haemoglobin, 0)",
+        "n_with_blood_pressure": "totals.n_with_blood_pressure",
+        **{name: f"totals.{name}" for name in counts[blood_pressure:]},
+        "n_with_weight": f"totals.{weight_n}",
+        "mean_weight_kg": f"totals.{weight_sum} / NULLIF(totals.{weight_n}, 0)",
+        "n_followups": "totals.n_followups",
+    }
+    # Grouped by the district's key, and named after: a name per row would widen what is grouped.
+    return f"""SELECT district.name AS district, {", ".join(f"{sql} AS {name}" for name, sql in columns.items())}
+        {"".join(f", {column}" for column in also)}
+    FROM ({totals}) totals JOIN {DISTRICT} district ON district.id = totals.district_id
+    ORDER BY district.name"""
 
 
 def trends_by_visit_and_month(district=None, date_from=None, date_to=None):

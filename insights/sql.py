@@ -19,6 +19,8 @@ from django.db.models import AutoField
 from hospital.replica import insights_database
 from insights.models import (
     BY_CHARACTERS,
+    COPIED_PATIENT_VALUES,
+    DISTRICT_COUNTS,
     DISTRICT_SUMS,
     DISTRICT_TOTALS,
     SCREENED,
@@ -428,8 +430,8 @@ def _patient_code_select():
 
 
 def _patient_values_select():
-    """Her own SCREENED_PATIENT_VALUES, from her patient row in `scope`, as her facts' columns."""
-    return ", ".join(f"scope.{field} AS {patient_value_column(field)}" for field in SCREENED_PATIENT_VALUES)
+    """Her COPIED_PATIENT_VALUES, from her patient row in `scope`, as her facts' columns."""
+    return ", ".join(f"scope.{field} AS {patient_value_column(field)}" for field in COPIED_PATIENT_VALUES)
 
 
 def value_summary(row, record, field):
@@ -452,12 +454,13 @@ def district_sum_columns():
     ]
 
 
-def district_sums_select(rows):
-    """SQL columns adding up every district sum over `rows` (facts or summaries rows, grouped by
-    district), named as DistrictSums' columns (0 where nothing is recorded)."""
+def district_sums_select(rows, columns=None):
+    """SQL columns adding up every district sum (or those of these `columns`) over `rows` (facts or
+    summaries rows, grouped by district), named as DistrictSums' columns (0 where nothing is recorded)."""
     return ", ".join(
         f"COALESCE(SUM({value_summary(rows, record, field)[total]}), 0) AS {column}"
         for record, field, total, column in district_sum_columns()
+        if columns is None or column in columns
     )
 
 
@@ -480,14 +483,29 @@ def followup_change(row, measure):
 
 
 def district_totals_select(row):
-    """SQL columns adding up each DISTRICT_TOTALS column over the facts rows `row` (grouped by
-    district), named as DistrictSums' columns (0 where nothing is recorded)."""
-    latest = f"{row}.latest_followup_weight_kg"
-    parts = {"patients": "1", "latest_followup_weight_kg_n": f"CASE WHEN {latest} IS NULL THEN 0 ELSE 1 END",
-             "latest_followup_weight_kg_sum": latest}  # fmt: skip
+    """SQL columns adding up each of DISTRICT_TOTALS and DISTRICT_COUNTS over the facts rows `row`
+    (grouped by district), named as DistrictSums' columns (0 where nothing is recorded): what the
+    refresh keeps, and what the district metrics add up live with a date range."""
+    latest, current = f"{row}.latest_followup_weight_kg", f"{row}.current_haemoglobin_g_dl"
+    totals = {
+        "patients": "COUNT(*)",
+        "latest_followup_weight_kg_n": f"COUNT({latest})",
+        "latest_followup_weight_kg_sum": f"COALESCE(SUM({latest}), 0)",
+        "n_deliveries": f"COALESCE(SUM({row}.n_deliveries), 0)",
+        "n_caesarean": f"COALESCE(SUM({row}.n_caesarean), 0)",
+        "n_followups": f"COALESCE(SUM({row}.n_followups), 0)",
+        "n_with_haemoglobin": f"COUNT({current})",
+        "current_haemoglobin_g_dl_sum": f"COALESCE(SUM({current}), 0)",
+        "n_with_blood_pressure": f"COUNT({row}.latest_bp_systolic)",
+    }
     for measure in FOLLOWUP_CHANGES:
-        parts[f"{measure}_change_n"], parts[f"{measure}_change_sum"] = followup_change(row, measure)
-    return ", ".join(f"COALESCE(SUM({parts[name]}), 0) AS {name}" for name in DISTRICT_TOTALS)
+        counted, change = followup_change(row, measure)
+        totals[f"{measure}_change_n"] = f"COALESCE(SUM({counted}), 0)"
+        totals[f"{measure}_change_sum"] = f"COALESCE(SUM({change}), 0)"
+    columns = {**fact_columns(row), "haemoglobin_g_dl": current}
+    for name, test in DISTRICT_COUNTS.items():
+        totals[name] = f"COUNT(*) FILTER (WHERE {test.sql(columns)})"
+    return ", ".join(f"{totals[name]} AS {name}" for name in (*DISTRICT_TOTALS, *DISTRICT_COUNTS))
 
 
 def _value_summaries(record):
@@ -521,16 +539,17 @@ def _ends(rows, order):
     )
 
 
-def fact_columns():
+def fact_columns(row="facts"):
     """The SQL expression of each fact the clinical rules read (clinical.REASONS, PRIORITIES,
-    RISK_FACTORS), in a query joining `scope` and `facts`."""
-    columns = {field.column: f"facts.{field.column}" for field in PatientFacts._meta.concrete_fields}
+    RISK_FACTORS), over a facts row `row`: her own values from its copies of her patient row's."""
+    columns = {field.column: f"{row}.{field.column}" for field in PatientFacts._meta.concrete_fields}
+    weight, height = (
+        f"CAST({row}.{patient_value_column(field)} AS DOUBLE PRECISION)" for field in ("weight_kg", "height_cm")
+    )
     columns.update(
-        age_at_first_pregnancy="scope.age_at_first_pregnancy",
-        height_cm="scope.height_cm",
-        bmi=clinical.BMI_SQL.format(
-            weight="CAST(scope.weight_kg AS DOUBLE PRECISION)", height="CAST(scope.height_cm AS DOUBLE PRECISION)"
-        ),
+        age_at_first_pregnancy=f"{row}.{patient_value_column('age_at_first_pregnancy')}",
+        height_cm=f"{row}.{patient_value_column('height_cm')}",
+        bmi=clinical.BMI_SQL.format(weight=weight, height=height),
     )
     return columns
 

@@ -210,6 +210,15 @@ def _limit(limit):
     return limit() if callable(limit) else limit
 
 
+def reads_a_setting(test):
+    """Whether a rule's test reads a setting (a limit given as a function, as the anaemia cut-off):
+    what it decides may change when the settings do, so a count of it kept in the database holds
+    only for the setting it was made with (insights.models.DistrictSums)."""
+    if isinstance(test, (AnyOf, AllOf)):
+        return any(reads_a_setting(rule) for rule in test.rules)
+    return callable(getattr(test, "limit", None))
+
+
 def _sql_number(limit):
     """A limit as an SQL literal: an integer as an integer (PostgreSQL would otherwise compare every
     integer column as numeric), anything else as a float."""

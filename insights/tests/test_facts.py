@@ -214,6 +214,37 @@ def test_refresh_insights_rebuilds_after_writes_the_app_did_not_see():
     assert (her_facts(patient).n_followups, her_facts(patient).current_haemoglobin_g_dl) == (1, 7.5)
 
 
+def test_the_districts_anaemia_counts_hold_for_the_cutoff_they_were_made_with(settings, django_assert_num_queries):
+    """The district metrics read the districts' kept counts under the cut-off they were counted with;
+    under another (the setting changed) they count the facts again, a write under another makes the
+    counts NULL rather than mix two cut-offs, and `manage.py refresh_insights` counts them afresh."""
+    kaski = make_district("Kaski")
+    sita, gita = make_patient(district=kaski), make_patient(district=kaski)
+    make_followup(sita, haemoglobin_g_dl=10.5)  # mild at 11 g/dL
+    make_followup(gita, haemoglobin_g_dl=11.5)  # anaemic only at 12
+    kept = DistrictSums.objects.get(district=kaski)
+    assert (kept.anaemia_cutoff_g_dl, kept.n_anaemic, kept.n_mild) == (11.0, 1, 1)
+
+    def metrics(queries_run):
+        with django_assert_num_queries(queries_run):
+            (row,) = queries.district_metrics()
+        return row["n_anaemic"], row["n_mild"], row["n_moderate"], row["n_with_haemoglobin"]
+
+    assert metrics(1) == (1, 1, 0, 2)
+    settings.ANAEMIA_HB_CUTOFF_G_DL = 12.0
+    assert metrics(2) == (2, 2, 0, 2)  # the kept counts are 11 g/dL's: the facts are counted
+    make_followup(gita, haemoglobin_g_dl=9.5)  # a write under 12 g/dL: moderate, anaemic at both
+    kept.refresh_from_db()
+    assert (kept.anaemia_cutoff_g_dl, kept.n_anaemic, kept.n_mild, kept.n_moderate) == (11.0, None, None, 1)
+    assert metrics(2) == (2, 1, 1, 2)
+    call_command("refresh_insights", verbosity=0)
+    kept.refresh_from_db()
+    assert (kept.anaemia_cutoff_g_dl, kept.n_anaemic, kept.n_mild) == (12.0, 2, 1)
+    assert metrics(1) == (2, 1, 1, 2)
+    settings.ANAEMIA_HB_CUTOFF_G_DL = 11.0
+    assert metrics(2) == (2, 1, 1, 2)  # 10.5 (mild) and 9.5 (moderate)
+
+
 def test_a_write_refreshed_in_several_chunks_adds_each_chunk_to_the_districts_sums(monkeypatch):
     kaski, jhapa = make_district("Kaski"), make_district("Jhapa")
     patients = [make_patient(district=[kaski, jhapa][n % 3 == 0], weight_kg=45.0 + n) for n in range(40)]

@@ -115,8 +115,9 @@ def test_the_risk_facts_migration_works_out_the_new_facts_of_patients_already_re
 
 def test_facts_kept_by_an_earlier_release_are_worked_out_again_with_her_district():
     """A database whose writers kept the stored facts before they named a district (insights 0004)
-    migrates: 0005 clears those rows, which 0006 would refuse, and 0013 works them out again, with
-    her district's sums and her triage level, latest reading date and patient ID (0009)."""
+    migrates: 0005 clears those rows, which 0006 would refuse, and 0015 works them out again, with
+    her district's sums, totals (0012) and counts (0014) and her triage level, latest reading date
+    and patient ID (0009)."""
     before = [("insights", "0004_data_version")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
@@ -124,7 +125,7 @@ def test_facts_kept_by_an_earlier_release_are_worked_out_again_with_her_district
     districts, patients, _, followups = managers(apps)
     try:
         kaski = districts.create(name="Kaski")
-        sita = patients.create(patient_id="P001", district=kaski, weight_kg=50.0)
+        sita = patients.create(patient_id="P001", district=kaski, weight_kg=50.0, age_at_first_pregnancy=19)
         followups.create(patient=sita, visit_number=1, visit_date=datetime.date(2024, 3, 5), haemoglobin_g_dl=9.0)
         kept_facts(apps, sita)  # her facts as that release kept them
         executor = MigrationExecutor(connection)
@@ -141,6 +142,9 @@ def test_facts_kept_by_an_earlier_release_are_worked_out_again_with_her_district
         sums = DistrictSums.objects.get(district_id=kaski.pk)
         assert (sums.patient_weight_kg_n, sums.patient_weight_kg_sum, sums.followup_haemoglobin_g_dl_n) == (1, 50.0, 1)
         assert (sums.patients, sums.latest_followup_weight_kg_n) == (1, 0)  # her totals (0012)
+        assert (sums.anaemia_cutoff_g_dl, sums.n_anaemic, sums.n_moderate, sums.n_adolescent_pregnancy) == (
+            11.0, 1, 1, 1)  # her counts (0014): 9.0 g/dL, her first pregnancy at 19  # fmt: skip
+        assert (sums.n_followups, sums.n_with_haemoglobin, sums.current_haemoglobin_g_dl_sum) == (1, 1, 9.0)
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
