@@ -21,7 +21,7 @@ which every writer updates last anyway.
 from django.db import connection, transaction
 
 from insights import cache
-from insights.models import DISTRICT_COUNTS, DISTRICT_TOTALS, SETTING_COUNTS, DistrictSums
+from insights.models import DISTRICT_COUNTS, DISTRICT_TOTALS, EFFECT_COLUMNS, SETTING_COUNTS, DistrictSums
 from insights.sql import (
     STORED_FACTS,
     Scope,
@@ -29,6 +29,7 @@ from insights.sql import (
     district_sums_select,
     district_totals_select,
     execute,
+    followup_effect_select,
 )
 from patients import clinical
 from patients.models import Delivery, FollowUp, Patient
@@ -42,12 +43,17 @@ REBUILD_SHARE = 4
 FACTS = STORED_FACTS["facts"][0]
 DISTRICT_SUMS = DistrictSums._meta.db_table
 # DistrictSums' columns of sums, in order.
-DISTRICT_COLUMNS = [*(column for *_, column in district_sum_columns()), *DISTRICT_TOTALS, *DISTRICT_COUNTS]
+DISTRICT_COLUMNS = [
+    *(column for *_, column in district_sum_columns()),
+    *DISTRICT_TOTALS,
+    *DISTRICT_COUNTS,
+    *EFFECT_COLUMNS,
+]
 
 
 def district_select():
     """SQL adding up DISTRICT_COLUMNS over facts rows (`facts`), with the anaemia cut-off of now."""
-    return f"{district_sums_select('facts')}, {district_totals_select('facts')}"
+    return f"{district_sums_select('facts')}, {district_totals_select('facts')}, {followup_effect_select('facts')}"
 
 
 def refresh(patient_pks=None):
@@ -130,8 +136,8 @@ def _add_to_district_sums(change):
     writers to the same districts lock their rows in the same order, and cannot deadlock. Last of
     the refresh, so that a district's row is locked for as short a time as can be. The change of a
     count of SETTING_COUNTS was made with the anaemia cut-off of now: added to a count made with
-    another, it would mean neither, so that count becomes NULL (the district metrics then count
-    live, until `manage.py refresh_insights`)."""
+    another, it would mean neither, so those counts and their cut-off become NULL (the analyses then
+    add up the facts, until `manage.py refresh_insights` counts them again)."""
     cutoff = clinical.anaemia_cutoff_g_dl()
     rows = [(district, cutoff, *values) for district, values in sorted(change.items()) if any(values)]
     if not rows:  # nothing summed changed (a diagnosis)
@@ -145,6 +151,7 @@ def _add_to_district_sums(change):
         else f"{column} = {DISTRICT_SUMS}.{column} + excluded.{column}"
         for column in columns
     )
+    added += f", anaemia_cutoff_g_dl = CASE WHEN {kept} THEN excluded.anaemia_cutoff_g_dl END"
     execute(
         f"INSERT INTO {DISTRICT_SUMS} (district_id, anaemia_cutoff_g_dl, {', '.join(columns)}) "
         f"VALUES {', '.join([row] * len(rows))} ON CONFLICT (district_id) DO UPDATE SET {added}",

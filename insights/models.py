@@ -82,7 +82,32 @@ DISTRICT_COUNTS = {
     "n_severe_blood_pressure": clinical.SEVERE_BLOOD_PRESSURE_TEST,
     **{f"n_{factor.code}": factor.test for factor in clinical.RISK_FACTORS},
 }
-SETTING_COUNTS = tuple(name for name, test in DISTRICT_COUNTS.items() if clinical.reads_a_setting(test))
+# The follow-up effect's groups of patients (insights.queries.followup_effect), by the column prefix
+# DistrictSums keeps each under: (grouping, label); by her number of follow-ups, and, patients with a
+# delivery, by the days from her latest delivery to her first follow-up on or after it (or none).
+EFFECT_GROUPS = {
+    **{f"effect_count_{n}": ("count", label) for n, (label, _, _) in enumerate(clinical.FOLLOWUP_COUNT_GROUPS)},
+    **{
+        f"effect_timing_{n}": ("timing", label)
+        for n, label in enumerate([*(label for label, _, _ in clinical.FOLLOWUP_TIMING_GROUPS), clinical.NO_FOLLOWUP])
+    },
+}
+# What DistrictSums keeps of each group (columns `<prefix>_<outcome>`; insights.sql.followup_effect_select
+# spells each). The last two read the anaemia cut-off.
+EFFECT_OUTCOMES = {
+    "patients": "Patients in the group.",
+    "with_change": "Of them, with two or more haemoglobin readings.",
+    "change_sum": "The sum of their changes from the first reading to the latest, g/dL.",
+    "anaemic_at_first": "Of those, anaemic at their first reading.",
+    "resolved": "Of those, no longer anaemic at their latest.",
+}
+EFFECT_COLUMNS = [f"{prefix}_{outcome}" for prefix in EFFECT_GROUPS for outcome in EFFECT_OUTCOMES]
+# The DistrictSums columns counted by rules that read a setting (the anaemia cut-off): they hold for
+# the cut-off they were made with (DistrictSums.anaemia_cutoff_g_dl), NULL where that is unknown.
+SETTING_COUNTS = (
+    *(name for name, test in DISTRICT_COUNTS.items() if clinical.reads_a_setting(test)),
+    *(column for column in EFFECT_COLUMNS if column.endswith(("_anaemic_at_first", "_resolved"))),
+)
 
 
 def summary_column(record, field, summary):
@@ -182,7 +207,7 @@ TRIAGE_INDEX = "insights_facts_triage_idx"
 class DistrictSums(models.Model):
     """A district's DISTRICT_SUMS of every SCREENED value (columns `<record>_<field>_<sum>`, added
     below), over its patients' facts: what the outlier screen's means and standard deviations need;
-    and its DISTRICT_TOTALS and DISTRICT_COUNTS (columns of those names).
+    and its DISTRICT_TOTALS, DISTRICT_COUNTS and EFFECT_COLUMNS (columns of those names).
     insights.facts adds each write's change to them in the writer's transaction, so that the screen
     reads a row per district instead of adding up a million patients' facts (0.25 s at ten million
     follow-ups). Floating-point sums: a change is added and taken away again, so they may drift by a
@@ -191,8 +216,8 @@ class DistrictSums(models.Model):
     district = models.OneToOneField(District, on_delete=models.CASCADE, primary_key=True, related_name="+")
     anaemia_cutoff_g_dl = models.FloatField(
         null=True,
-        help_text="The anaemia cut-off (settings.ANAEMIA_HB_CUTOFF_G_DL) of its SETTING_COUNTS: a write under "
-        "another makes them NULL until `manage.py refresh_insights` counts them again.",
+        help_text="The anaemia cut-off (settings.ANAEMIA_HB_CUTOFF_G_DL) its SETTING_COUNTS were counted with; "
+        "a write under another makes it and them NULL until `manage.py refresh_insights` counts them again.",
     )
 
     class Meta:
@@ -213,6 +238,12 @@ for _name, _help in DISTRICT_TOTALS.items():
 for _name in DISTRICT_COUNTS:
     _help = f"Patients counted as {_name} (DISTRICT_COUNTS)."
     DistrictSums.add_to_class(_name, models.BigIntegerField(null=_name in SETTING_COUNTS, help_text=_help))
+for _prefix, (_grouping, _label) in EFFECT_GROUPS.items():
+    for _outcome, _help in EFFECT_OUTCOMES.items():
+        _name = f"{_prefix}_{_outcome}"
+        _column = models.FloatField if _outcome.endswith("_sum") else models.BigIntegerField
+        _help = f"Follow-up effect, by {_grouping} {_label}: {_help}"
+        DistrictSums.add_to_class(_name, _column(null=_name in SETTING_COUNTS, help_text=_help))
 
 
 class DeliveryFacts(models.Model):

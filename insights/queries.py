@@ -20,8 +20,10 @@ from django.db import connection
 
 from insights.models import (
     DISTRICT_COUNTS,
+    EFFECT_COLUMNS,
+    EFFECT_GROUPS,
+    EFFECT_OUTCOMES,
     SCREENED,
-    SETTING_COUNTS,
     DistrictSums,
     PatientFacts,
     patient_value_column,
@@ -38,6 +40,7 @@ from insights.sql import (
     fetch,
     fetch_values,
     followup_change,
+    followup_effect_select,
     patient_code,
     sql_dialect,
     stream_values,
@@ -286,11 +289,9 @@ def district_metrics(district=None, date_from=None, date_to=None):
         if district is not None:
             totals, params = f"{totals} AND district_id = %s", [scope.district_pk]
         rows = fetch(_district_metrics_sql(totals, "totals.anaemia_cutoff_g_dl"), params)
-        cutoff = clinical.anaemia_cutoff_g_dl()
-        for row in rows:
-            if row.pop("anaemia_cutoff_g_dl") != cutoff or any(row[count] is None for count in SETTING_COUNTS):
-                rows = None
-                break
+        cutoff = clinical.anaemia_cutoff_g_dl()  # NULL where a write came under another
+        if [row.pop("anaemia_cutoff_g_dl") for row in rows] != [cutoff] * len(rows):
+            rows = None
     if rows is None:  # the same totals, added up over the facts of the patients in scope
         ctes, params = scope.ctes("facts")
         weight = [summary_column("patient", "weight_kg", total) for total in ("n", "sum")]
@@ -471,68 +472,39 @@ def followup_effect(district=None, date_from=None, date_to=None):
     latest delivery to the first follow-up on or after it (clinical.FOLLOWUP_TIMING_GROUPS, or
     "no follow-up"). Per group: patients; those with two or more haemoglobin readings and their mean change
     from the first reading to the latest; those anaemic at their first reading (with a later one) and
-    how many of them were no longer anaemic at their latest. One query."""
-    ctes, params = Scope(district, date_from, date_to).ctes("facts")
-    count_group = _group_case("n_followups", clinical.FOLLOWUP_COUNT_GROUPS)
-    timing_group = _group_case("days_to_first_followup", clinical.FOLLOWUP_TIMING_GROUPS)
-    # The facts alone: one row per patient in scope (Scope), and no column of her patient row is read.
-    outcomes = f"""COUNT(*) AS n_patients,
-        SUM(CASE WHEN n_readings >= 2 THEN 1 ELSE 0 END) AS n_with_change,
-        AVG(CASE WHEN n_readings >= 2 THEN latest_hb - first_hb END) AS mean_haemoglobin_change_g_dl,
-        SUM(CASE WHEN n_readings >= 2 AND {_anaemic_sql("first_hb")} THEN 1 ELSE 0 END) AS n_anaemic_at_first,
-        SUM(CASE WHEN n_readings >= 2 AND {_anaemic_sql("first_hb")} AND NOT {_anaemic_sql("latest_hb")}
-            THEN 1 ELSE 0 END)
-            AS n_resolved"""
-    per_patient = f"""SELECT {count_group} AS count_group,
-            CASE WHEN latest_delivery_date IS NULL THEN NULL
-                WHEN days_to_first_followup IS NULL THEN '{clinical.NO_FOLLOWUP}'
-                ELSE {timing_group} END AS timing_group,
-            n_haemoglobin_readings AS n_readings, first_haemoglobin_g_dl AS first_hb,
-            current_haemoglobin_g_dl AS latest_hb
-        FROM facts"""
-    if connection.vendor == "postgresql":
-        # Both groupings in one pass over the facts (a CTE read twice is written out first, then
-        # read twice: a million facts at ten million follow-ups). The patients with no delivery
-        # make a timing group of no label, which is not read below.
-        sql = f"""{ctes}
-        SELECT CASE WHEN GROUPING(count_group) = 0 THEN 'count' ELSE 'timing' END AS grouping,
-            CASE WHEN GROUPING(count_group) = 0 THEN count_group ELSE timing_group END AS label, {outcomes}
-        FROM ({per_patient}) per_patient
-        GROUP BY GROUPING SETS ((count_group), (timing_group))"""
-    else:  # SQLite has no GROUPING SETS: the patients once, grouped twice
-        sql = f"""{ctes}, per_patient AS ({per_patient})
-        SELECT 'count' AS grouping, count_group AS label, {outcomes} FROM per_patient GROUP BY count_group
-        UNION ALL
-        SELECT 'timing', timing_group, {outcomes} FROM per_patient WHERE timing_group IS NOT NULL
-        GROUP BY timing_group"""
-    found = {(row.pop("grouping"), row["label"]): row for row in fetch(sql, params)}
-    labels = {
-        "by_followup_count": ("count", [label for label, _, _ in clinical.FOLLOWUP_COUNT_GROUPS]),
-        "by_first_followup_timing": (
-            "timing", [label for label, _, _ in clinical.FOLLOWUP_TIMING_GROUPS] + [clinical.NO_FOLLOWUP]
-        ),
-    }  # fmt: skip
-    result = {}
-    for key, (grouping, group_labels) in labels.items():
-        result[key] = []
-        for label in group_labels:
-            row = found.get((grouping, label)) or {
-                "label": label, "n_patients": 0, "n_with_change": 0, "mean_haemoglobin_change_g_dl": None,
-                "n_anaemic_at_first": 0, "n_resolved": 0,
-            }  # fmt: skip
-            row["resolved_share"] = _rate(row["n_resolved"], row["n_anaemic_at_first"])
-            result[key].append(row)
+    how many of them were no longer anaemic at their latest. One query: without a date range, over
+    the districts' sums of each group (DistrictSums); where those that read the anaemia cut-off were
+    counted with another (the setting changed), a second adds up the facts."""
+    scope = Scope(district, date_from, date_to)
+    totals = None
+    if not scope.dated:
+        sums = ", ".join(  # counts as integers: PostgreSQL sums them as numeric
+            f"COALESCE(SUM({column}), 0) AS {column}"
+            if column.endswith("_sum")
+            else f"CAST(COALESCE(SUM({column}), 0) AS BIGINT) AS {column}"
+            for column in EFFECT_COLUMNS
+        )
+        sql = f"""SELECT {sums}, COUNT(*) AS n_districts,
+            COUNT(*) FILTER (WHERE anaemia_cutoff_g_dl = %s) AS n_current FROM {DistrictSums._meta.db_table}"""
+        params = [clinical.anaemia_cutoff_g_dl()]
+        if district is not None:
+            sql, params = f"{sql} WHERE district_id = %s", [*params, scope.district_pk]
+        (totals,) = fetch(sql, params)
+        if totals.pop("n_districts") != totals.pop("n_current"):
+            totals = None
+    if totals is None:  # the same sums over the facts of the patients in scope
+        ctes, params = scope.ctes("facts")
+        (totals,) = fetch(f"{ctes} SELECT {followup_effect_select('facts')} FROM facts", params)
+    result = {"by_followup_count": [], "by_first_followup_timing": []}
+    for prefix, (grouping, label) in EFFECT_GROUPS.items():
+        group = {outcome: totals[f"{prefix}_{outcome}"] for outcome in EFFECT_OUTCOMES}
+        result["by_followup_count" if grouping == "count" else "by_first_followup_timing"].append({
+            "label": label, "n_patients": group["patients"], "n_with_change": group["with_change"],
+            "mean_haemoglobin_change_g_dl": _rate(group["change_sum"], group["with_change"]),
+            "n_anaemic_at_first": group["anaemic_at_first"], "n_resolved": group["resolved"],
+            "resolved_share": _rate(group["resolved"], group["anaemic_at_first"]),
+        })  # fmt: skip
     return result
-
-
-def _group_case(expression, groups):
-    """SQL naming the (label, lowest, highest) group that `expression` falls in."""
-    whens = " ".join(
-        f"WHEN {expression} >= {lowest}" + (f" AND {expression} <= {highest}" if highest is not None else "")
-        + f" THEN '{label}'"
-        for label, lowest, highest in groups
-    )  # fmt: skip
-    return f"CASE {whens} END"
 
 
 # The records whose values are screened for outliers: (record, its SCREENED key, its CTE, date

@@ -23,6 +23,8 @@ from insights.models import (
     DISTRICT_COUNTS,
     DISTRICT_SUMS,
     DISTRICT_TOTALS,
+    EFFECT_GROUPS,
+    EFFECT_OUTCOMES,
     SCREENED,
     SCREENED_PATIENT_VALUES,
     SCREENED_VALUES,
@@ -506,6 +508,48 @@ def district_totals_select(row):
     for name, test in DISTRICT_COUNTS.items():
         totals[name] = f"COUNT(*) FILTER (WHERE {test.sql(columns)})"
     return ", ".join(f"{totals[name]} AS {name}" for name in (*DISTRICT_TOTALS, *DISTRICT_COUNTS))
+
+
+def in_group(expression, lowest, highest):
+    """SQL: `expression` lies in the group from `lowest` to `highest` (None: no limit), both included
+    (clinical.group_label's groups)."""
+    return f"{expression} >= {lowest}" + (f" AND {expression} <= {highest}" if highest is not None else "")
+
+
+def followup_effect_select(row):
+    """SQL columns adding up the follow-up effect's outcomes of each of its groups over the facts
+    rows `row` (insights.models.EFFECT_GROUPS, EFFECT_OUTCOMES), named as DistrictSums' columns: what
+    the refresh keeps per district, and what insights.queries.followup_effect adds up live."""
+    by_grouping = {"count": [], "timing": []}
+    for prefix, (grouping, _) in EFFECT_GROUPS.items():
+        by_grouping[grouping].append(prefix)
+    count, delivered, days = (
+        f"{row}.n_followups",
+        f"{row}.latest_delivery_date IS NOT NULL",
+        f"{row}.days_to_first_followup",
+    )
+    tests = [in_group(count, lowest, highest) for _, lowest, highest in clinical.FOLLOWUP_COUNT_GROUPS]
+    tests += [
+        f"{delivered} AND {in_group(days, lowest, highest)}" for _, lowest, highest in clinical.FOLLOWUP_TIMING_GROUPS
+    ]
+    tests.append(f"{delivered} AND {days} IS NULL")  # clinical.NO_FOLLOWUP
+    groups = dict(zip([*by_grouping["count"], *by_grouping["timing"]], tests, strict=True))
+    first, latest = f"{row}.first_haemoglobin_g_dl", f"{row}.current_haemoglobin_g_dl"
+    changed = f"{row}.n_haemoglobin_readings >= 2"
+    anaemic_at_first = f"{changed} AND {clinical.ANAEMIC.sql({'haemoglobin_g_dl': first})}"
+    resolved = f"{anaemic_at_first} AND NOT {clinical.ANAEMIC.sql({'haemoglobin_g_dl': latest})}"
+    outcomes = {  # the SQL of each outcome, for a group's test
+        "patients": lambda test: f"COUNT(*) FILTER (WHERE {test})",
+        "with_change": lambda test: f"COUNT(*) FILTER (WHERE {test} AND {changed})",
+        "change_sum": lambda test: f"COALESCE(SUM({latest} - {first}) FILTER (WHERE {test} AND {changed}), 0)",
+        "anaemic_at_first": lambda test: f"COUNT(*) FILTER (WHERE {test} AND {anaemic_at_first})",
+        "resolved": lambda test: f"COUNT(*) FILTER (WHERE {test} AND {resolved})",
+    }
+    return ", ".join(
+        f"{outcomes[outcome](f'({test})')} AS {prefix}_{outcome}"
+        for prefix, test in groups.items()
+        for outcome in EFFECT_OUTCOMES
+    )
 
 
 def _value_summaries(record):

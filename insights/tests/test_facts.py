@@ -215,34 +215,41 @@ def test_refresh_insights_rebuilds_after_writes_the_app_did_not_see():
 
 
 def test_the_districts_anaemia_counts_hold_for_the_cutoff_they_were_made_with(settings, django_assert_num_queries):
-    """The district metrics read the districts' kept counts under the cut-off they were counted with;
-    under another (the setting changed) they count the facts again, a write under another makes the
-    counts NULL rather than mix two cut-offs, and `manage.py refresh_insights` counts them afresh."""
+    """The district metrics and the follow-up effect read the districts' kept counts under the
+    cut-off they were counted with; under another (the setting changed) they add up the facts
+    again, a write under another makes the counts and their cut-off NULL rather than mix two
+    cut-offs, and `manage.py refresh_insights` counts them afresh."""
     kaski = make_district("Kaski")
     sita, gita = make_patient(district=kaski), make_patient(district=kaski)
-    make_followup(sita, haemoglobin_g_dl=10.5)  # mild at 11 g/dL
-    make_followup(gita, haemoglobin_g_dl=11.5)  # anaemic only at 12
+    make_followup(sita, visit_number=1, haemoglobin_g_dl=10.5)  # mild at 11 g/dL
+    make_followup(sita, visit_number=2, haemoglobin_g_dl=11.5)  # resolved at 11, not at 12
+    make_followup(gita, visit_number=1, haemoglobin_g_dl=11.5)  # anaemic only at 12
     kept = DistrictSums.objects.get(district=kaski)
-    assert (kept.anaemia_cutoff_g_dl, kept.n_anaemic, kept.n_mild) == (11.0, 1, 1)
+    assert (kept.anaemia_cutoff_g_dl, kept.n_anaemic, kept.n_mild) == (11.0, 0, 0)
 
-    def metrics(queries_run):
-        with django_assert_num_queries(queries_run):
-            (row,) = queries.district_metrics()
-        return row["n_anaemic"], row["n_mild"], row["n_moderate"], row["n_with_haemoglobin"]
+    def counted(queries_run):
+        with django_assert_num_queries(queries_run * 2):
+            (metrics,) = queries.district_metrics()
+            effect = queries.followup_effect()["by_followup_count"]
+        two = next(row for row in effect if row["label"] == "2-3")  # sita's two visits
+        return (metrics["n_anaemic"], metrics["n_mild"], metrics["n_moderate"]), (
+            two["n_anaemic_at_first"], two["n_resolved"])  # fmt: skip
 
-    assert metrics(1) == (1, 1, 0, 2)
+    assert counted(1) == ((0, 0, 0), (1, 1))
     settings.ANAEMIA_HB_CUTOFF_G_DL = 12.0
-    assert metrics(2) == (2, 2, 0, 2)  # the kept counts are 11 g/dL's: the facts are counted
-    make_followup(gita, haemoglobin_g_dl=9.5)  # a write under 12 g/dL: moderate, anaemic at both
+    assert counted(2) == ((2, 2, 0), (1, 0))  # the kept counts are 11 g/dL's: the facts are counted
+    make_followup(gita, visit_number=2, haemoglobin_g_dl=9.5)  # a write under 12 g/dL: moderate at both
     kept.refresh_from_db()
-    assert (kept.anaemia_cutoff_g_dl, kept.n_anaemic, kept.n_mild, kept.n_moderate) == (11.0, None, None, 1)
-    assert metrics(2) == (2, 1, 1, 2)
+    assert (kept.anaemia_cutoff_g_dl, kept.n_anaemic, kept.n_mild, kept.n_moderate) == (None, None, None, 1)
+    assert kept.effect_count_2_anaemic_at_first is None
+    assert counted(2) == ((2, 1, 1), (2, 0))
     call_command("refresh_insights", verbosity=0)
     kept.refresh_from_db()
-    assert (kept.anaemia_cutoff_g_dl, kept.n_anaemic, kept.n_mild) == (12.0, 2, 1)
-    assert metrics(1) == (2, 1, 1, 2)
+    assert (kept.anaemia_cutoff_g_dl, kept.n_anaemic, kept.n_mild, kept.effect_count_2_anaemic_at_first) == (
+        12.0, 2, 1, 2)  # fmt: skip
+    assert counted(1) == ((2, 1, 1), (2, 0))
     settings.ANAEMIA_HB_CUTOFF_G_DL = 11.0
-    assert metrics(2) == (2, 1, 1, 2)  # 10.5 (mild) and 9.5 (moderate)
+    assert counted(2) == ((1, 0, 1), (1, 1))  # 11.5 (not anaemic) and 9.5 (moderate); sita's resolved
 
 
 def test_a_write_refreshed_in_several_chunks_adds_each_chunk_to_the_districts_sums(monkeypatch):

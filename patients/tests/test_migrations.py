@@ -145,6 +145,7 @@ def test_facts_kept_by_an_earlier_release_are_worked_out_again_with_her_district
         assert (sums.anaemia_cutoff_g_dl, sums.n_anaemic, sums.n_moderate, sums.n_adolescent_pregnancy) == (
             11.0, 1, 1, 1)  # her counts (0014): 9.0 g/dL, her first pregnancy at 19  # fmt: skip
         assert (sums.n_followups, sums.n_with_haemoglobin, sums.current_haemoglobin_g_dl_sum) == (1, 1, 9.0)
+        assert (sums.effect_count_1_patients, sums.effect_count_1_with_change) == (1, 0)  # one visit, one reading
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())

@@ -11,7 +11,8 @@ from patients.models import Patient
 class Command(BaseCommand):
     help = (
         "Rebuild the stored facts the insights read (insights.models) from every record. Needed only after "
-        "writing the record tables by other means than the app (raw SQL, a partial restore)."
+        "writing the record tables by other means than the app (raw SQL, a partial restore), and after changing "
+        "ANAEMIA_HB_CUTOFF_G_DL (the districts' anaemia counts are made with it; cached results are dropped too)."
     )
 
     def handle(self, *args, verbosity, **options):
