@@ -31,6 +31,7 @@ from insights.models import (
 )
 from insights.sql import (
     DISTRICT,
+    FOLLOWUP_CHANGES,
     MATERIALIZED,
     NOT_MATERIALIZED,
     Scope,
@@ -41,6 +42,7 @@ from insights.sql import (
     fetch_values,
     followup_change,
     followup_effect_select,
+    followup_ends,
     patient_code,
     sql_dialect,
     stream_values,
@@ -55,13 +57,13 @@ def average_weight_by_district(district=None, date_from=None, date_to=None):
     the number of patients behind it and the mean of their latest follow-up weights; heaviest
     first. One query: without a date range, over the districts' sums (DistrictSums)."""
     scope = Scope(district, date_from, date_to)
-    if scope.dated:  # the patients active in the range, and their facts
-        ctes, params = scope.ctes("facts")
+    if scope.dated:  # the patients active in the range, and their latest follow-up weight in it
+        ctes, params = scope.ctes("weight_ends")  # not the rest of her facts
         averages = """SELECT scope.district_id, AVG(scope.weight_kg) AS average_weight,
             COUNT(scope.weight_kg) AS n_patients,
-            AVG(facts.latest_followup_weight_kg) AS average_latest_followup_weight,
-            COUNT(facts.latest_followup_weight_kg) AS n_latest_followup_weight
-            FROM scope JOIN facts ON facts.patient_id = scope.id GROUP BY scope.district_id"""
+            AVG(weight_ends.latest) AS average_latest_followup_weight,
+            COUNT(weight_ends.latest) AS n_latest_followup_weight
+            FROM scope LEFT JOIN weight_ends ON weight_ends.patient_id = scope.id GROUP BY scope.district_id"""
     else:  # every patient of the district: what its sums add up
         weight_sum, weight_n = (summary_column("patient", "weight_kg", total) for total in ("sum", "n"))
         ctes, params = "", []
@@ -371,24 +373,31 @@ def trends_by_visit_and_month(district=None, date_from=None, date_to=None):
 def trends_change(district=None, date_from=None, date_to=None):
     """The mean change in weight and in haemoglobin from each patient's first visit to her latest
     (patients with two or more readings of it), with those numbers of patients. One query: without
-    a date range, over the districts' sums (DistrictSums)."""
+    a date range, over the districts' sums (DistrictSums); with one, over each patient's first and
+    latest readings alone (not the rest of her facts: at ten million follow-ups, one district's
+    year took 0.76-0.87 s before, 0.5 s after)."""
     scope = Scope(district, date_from, date_to)
-    measures = []
+    parts = []
     for measure, n_out, mean_out in (
         ("weight", "n_weight", "mean_weight_change_kg"),
         ("haemoglobin", "n_haemoglobin", "mean_haemoglobin_change_g_dl"),
     ):
-        if scope.dated:  # the facts alone: one row per patient in scope (Scope)
+        if scope.dated:  # her first and latest readings in the range, as her facts would hold them
             counted, change = followup_change("facts", measure)
-            measures.append(f"COALESCE(SUM({counted}), 0) AS {n_out}, AVG({change}) AS {mean_out}")
+            # Of the patients in scope, as her facts would be: one with a reading in the range is
+            # active in it, so the members (not voided) suffice, without the deliveries `scope` reads.
+            parts.append(
+                f"(SELECT COALESCE(SUM({counted}), 0) AS {n_out}, AVG({change}) AS {mean_out} "
+                f"FROM ({followup_ends(measure)}) facts WHERE facts.patient_id IN (SELECT id FROM members)) {measure}"
+            )
         else:
             n, total = f"{measure}_change_n", f"{measure}_change_sum"
-            measures.append(f"COALESCE(SUM({n}), 0) AS {n_out}, SUM({total}) / NULLIF(SUM({n}), 0) AS {mean_out}")
+            parts.append(f"COALESCE(SUM({n}), 0) AS {n_out}, SUM({total}) / NULLIF(SUM({n}), 0) AS {mean_out}")
     if scope.dated:
-        ctes, params = scope.ctes("facts")
-        sql = f"{ctes} SELECT {', '.join(measures)} FROM facts"
+        ctes, params = scope.ctes(*(ends for *_, ends in FOLLOWUP_CHANGES.values()))
+        sql = f"{ctes} SELECT * FROM {' CROSS JOIN '.join(parts)}"
     else:
-        sql, params = f"SELECT {', '.join(measures)} FROM {DistrictSums._meta.db_table}", []
+        sql, params = f"SELECT {', '.join(parts)} FROM {DistrictSums._meta.db_table}", []
         if district is not None:
             sql, params = f"{sql} WHERE district_id = %s", [scope.district_pk]
     (change,) = fetch(sql, params)
@@ -484,8 +493,10 @@ def followup_effect(district=None, date_from=None, date_to=None):
             else f"CAST(COALESCE(SUM({column}), 0) AS BIGINT) AS {column}"
             for column in EFFECT_COLUMNS
         )
-        sql = f"""SELECT {sums}, COUNT(*) AS n_districts,
-            COUNT(*) FILTER (WHERE anaemia_cutoff_g_dl = %s) AS n_current FROM {DistrictSums._meta.db_table}"""
+        # Districts with no patients left count no one, whatever their cut-off.
+        sql = f"""SELECT {sums}, COUNT(*) FILTER (WHERE patients > 0) AS n_districts,
+            COUNT(*) FILTER (WHERE patients > 0 AND anaemia_cutoff_g_dl = %s) AS n_current
+            FROM {DistrictSums._meta.db_table}"""
         params = [clinical.anaemia_cutoff_g_dl()]
         if district is not None:
             sql, params = f"{sql} WHERE district_id = %s", [*params, scope.district_pk]

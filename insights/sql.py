@@ -467,21 +467,30 @@ def district_sums_select(rows, columns=None):
 
 
 # The change of a follow-up value from her first reading to her latest, by measure: her facts'
-# count of readings and the column of the value (`first_<column>`, `latest_<column>`).
+# count of readings, the column of the value (`first_<column>`, `latest_<column>`), and the CTE of
+# Scope that finds her first and latest (`earliest`, `latest`, `n`).
 FOLLOWUP_CHANGES = {
-    "weight": ("n_followup_weights", "followup_weight_kg"),
-    "haemoglobin": ("n_followup_haemoglobin", "followup_haemoglobin_g_dl"),
+    "weight": ("n_followup_weights", "followup_weight_kg", "weight_ends"),
+    "haemoglobin": ("n_followup_haemoglobin", "followup_haemoglobin_g_dl", "fu_hb_ends"),
 }
 
 
 def followup_change(row, measure):
     """SQL over one patient's facts row `row`: (1 when she has two or more readings of the measure,
     else 0; her change from the first to the latest, NULL without two readings)."""
-    n, column = FOLLOWUP_CHANGES[measure]
+    n, column, _ = FOLLOWUP_CHANGES[measure]
     return (
         f"CASE WHEN {row}.{n} >= 2 THEN 1 ELSE 0 END",
         f"CASE WHEN {row}.{n} >= 2 THEN {row}.latest_{column} - {row}.first_{column} END",
     )
+
+
+def followup_ends(measure):
+    """SQL of rows named as facts' columns of the measure's readings (FOLLOWUP_CHANGES), one per
+    patient with a reading in the records in scope (and her `patient_id`), from its Scope CTE
+    alone: what followup_change reads, without the rest of her facts."""
+    n, column, ends = FOLLOWUP_CHANGES[measure]
+    return f"SELECT patient_id, n AS {n}, earliest AS first_{column}, latest AS latest_{column} FROM {ends}"
 
 
 def district_totals_select(row):

@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 def compute_facts(apps, schema_editor):
     """Clear the facts that writers of the previous release kept (they name no district, which 0006
-    requires): 0013 works out every patient's facts once later migrations have added to their tables
+    requires): 0015 works out every patient's facts once later migrations have added to their tables
     (this step used to run today's insights.facts, which now writes columns that do not exist yet here)."""
     for model in ("VisitJump", "DeliveryFacts", "PatientFacts"):
         schema_editor.execute(f"DELETE FROM {apps.get_model('insights', model)._meta.db_table}")

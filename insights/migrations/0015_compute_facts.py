@@ -3,10 +3,12 @@ from django.db import migrations
 
 def compute_facts(apps, schema_editor):
     """Work out every patient's facts and every district's sums, totals and counts (nothing to do in
-    a new database). Today's insights.facts writes every column of the tables as this migration
-    leaves them: a later change to the facts' tables moves this step to its own migration (and makes
-    this one do nothing)."""
-    if apps.get_model("patients", "Patient")._default_manager.exists():
+    a new database; a district all of whose patients left keeps a row, whose counts 0014 left
+    empty). Today's insights.facts writes every column of the tables as this migration leaves them:
+    a later change to the facts' tables moves this step to its own migration (and makes this one do
+    nothing)."""
+    models = [apps.get_model("patients", "Patient"), apps.get_model("insights", "DistrictSums")]
+    if any(model._default_manager.exists() for model in models):
         from insights.facts import refresh
 
         refresh()

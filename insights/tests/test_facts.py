@@ -343,6 +343,22 @@ def test_deliveries_update_her_preterm_count_and_readings_their_date():
     assert_current()
 
 
+@pytest.mark.unannounced_writes
+def test_visits_left_live_under_a_voided_patient_count_in_no_dated_change_or_weight(data_manager):
+    """Two writers at once may leave a follow-up live under a patient voided as it was written: with a
+    date range, as without, the trends' change and the average weights count only the patients in
+    scope (not voided), though they no longer read her whole facts."""
+    patient = make_patient(weight_kg=50.0)
+    make_followup(patient, visit_number=1, visit_date=D(2024, 3, 5), weight_kg=50.0, haemoglobin_g_dl=9.0)
+    make_followup(patient, visit_number=2, visit_date=D(2024, 4, 5), weight_kg=55.0, haemoglobin_g_dl=11.0)
+    void(patient, data_manager, "registered twice")
+    FollowUp.all_objects.filter(patient=patient).update(voided_at=None, void_reason="", void_id=None)
+    for district in (None, patient.district):
+        change = queries.trends_change(district, D(2024, 1, 1), D(2024, 12, 31))
+        assert (change["n_weight"], change["n_haemoglobin"]) == (0, 0), district
+        assert queries.average_weight_by_district(district, D(2024, 1, 1), D(2024, 12, 31)) == [], district
+
+
 def test_voiding_refreshes_the_new_facts(data_manager):
     patient = make_patient(condition="")
     make_followup(patient, visit_number=1, visit_date=D(2024, 3, 5), bp_systolic=150, bp_diastolic=95)

@@ -151,6 +151,30 @@ def test_facts_kept_by_an_earlier_release_are_worked_out_again_with_her_district
         executor.migrate(executor.loader.graph.leaf_nodes())
 
 
+def test_a_district_whose_patients_all_left_keeps_no_counts_of_an_unknown_cutoff():
+    """A district all of whose patients left keeps a row of zero sums, whose anaemia counts 0014 adds
+    empty, with no cut-off: 0015 works the sums out again though no patient is left, so that no row
+    is left whose counts the analyses could never trust (every later write would keep them empty)."""
+    before = [("insights", "0013_compute_facts")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    apps = executor.loader.project_state(before).apps
+    districts = apps.get_model("patients", "District")._default_manager
+    sums = apps.get_model("insights", "DistrictSums")
+    try:
+        kaski = districts.create(name="Kaski")
+        required = [f for f in sums._meta.concrete_fields if not f.null and not f.primary_key]
+        sums._default_manager.create(district_id=kaski.pk, **{f.attname: 0 for f in required})
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        from insights.models import DistrictSums
+
+        assert not DistrictSums.objects.filter(anaemia_cutoff_g_dl__isnull=True).exists()
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="CREATE INDEX CONCURRENTLY: PostgreSQL only")
 def test_the_trends_index_is_built_after_a_concurrent_build_failed_halfway(migrate_to):
     districts, patients, _, followups = managers(migrate_to(BEFORE_TRENDS_INDEX))
