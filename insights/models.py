@@ -83,17 +83,18 @@ DISTRICT_COUNTS = {
     **{f"n_{factor.code}": factor.test for factor in clinical.RISK_FACTORS},
 }
 # The follow-up effect's groups of patients (insights.queries.followup_effect), by the column prefix
-# DistrictSums keeps each under: (grouping, label); by her number of follow-ups, and, patients with a
-# delivery, by the days from her latest delivery to her first follow-up on or after it (or none).
+# DistrictSums keeps each under: (grouping, label, lowest, highest); by her number of follow-ups,
+# and, patients with a delivery, by the days from her latest delivery to her first follow-up on or
+# after it (clinical.NO_FOLLOWUP, with no bounds: none).
 EFFECT_GROUPS = {
-    **{f"effect_count_{n}": ("count", label) for n, (label, _, _) in enumerate(clinical.FOLLOWUP_COUNT_GROUPS)},
+    **{f"effect_count_{n}": ("count", *group) for n, group in enumerate(clinical.FOLLOWUP_COUNT_GROUPS)},
     **{
-        f"effect_timing_{n}": ("timing", label)
-        for n, label in enumerate([*(label for label, _, _ in clinical.FOLLOWUP_TIMING_GROUPS), clinical.NO_FOLLOWUP])
+        f"effect_timing_{n}": ("timing", *group)
+        for n, group in enumerate([*clinical.FOLLOWUP_TIMING_GROUPS, (clinical.NO_FOLLOWUP, None, None)])
     },
 }
 # What DistrictSums keeps of each group (columns `<prefix>_<outcome>`; insights.sql.followup_effect_select
-# spells each). The last two read the anaemia cut-off.
+# spells each).
 EFFECT_OUTCOMES = {
     "patients": "Patients in the group.",
     "with_change": "Of them, with two or more haemoglobin readings.",
@@ -101,12 +102,14 @@ EFFECT_OUTCOMES = {
     "anaemic_at_first": "Of those, anaemic at their first reading.",
     "resolved": "Of those, no longer anaemic at their latest.",
 }
+# The outcomes that read the anaemia cut-off.
+EFFECT_SETTING_OUTCOMES = ("anaemic_at_first", "resolved")
 EFFECT_COLUMNS = [f"{prefix}_{outcome}" for prefix in EFFECT_GROUPS for outcome in EFFECT_OUTCOMES]
 # The DistrictSums columns counted by rules that read a setting (the anaemia cut-off): they hold for
 # the cut-off they were made with (DistrictSums.anaemia_cutoff_g_dl), NULL where that is unknown.
 SETTING_COUNTS = (
     *(name for name, test in DISTRICT_COUNTS.items() if clinical.reads_a_setting(test)),
-    *(column for column in EFFECT_COLUMNS if column.endswith(("_anaemic_at_first", "_resolved"))),
+    *(f"{prefix}_{outcome}" for prefix in EFFECT_GROUPS for outcome in EFFECT_SETTING_OUTCOMES),
 )
 
 
@@ -238,7 +241,7 @@ for _name, _help in DISTRICT_TOTALS.items():
 for _name in DISTRICT_COUNTS:
     _help = f"Patients counted as {_name} (DISTRICT_COUNTS)."
     DistrictSums.add_to_class(_name, models.BigIntegerField(null=_name in SETTING_COUNTS, help_text=_help))
-for _prefix, (_grouping, _label) in EFFECT_GROUPS.items():
+for _prefix, (_grouping, _label, *_) in EFFECT_GROUPS.items():
     for _outcome, _help in EFFECT_OUTCOMES.items():
         _name = f"{_prefix}_{_outcome}"
         _column = models.FloatField if _outcome.endswith("_sum") else models.BigIntegerField

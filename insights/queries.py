@@ -507,7 +507,7 @@ def followup_effect(district=None, date_from=None, date_to=None):
         ctes, params = scope.ctes("facts")
         (totals,) = fetch(f"{ctes} SELECT {followup_effect_select('facts')} FROM facts", params)
     result = {"by_followup_count": [], "by_first_followup_timing": []}
-    for prefix, (grouping, label) in EFFECT_GROUPS.items():
+    for prefix, (grouping, label, *_) in EFFECT_GROUPS.items():
         group = {outcome: totals[f"{prefix}_{outcome}"] for outcome in EFFECT_OUTCOMES}
         result["by_followup_count" if grouping == "count" else "by_first_followup_timing"].append({
             "label": label, "n_patients": group["patients"], "n_with_change": group["with_change"],

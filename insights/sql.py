@@ -529,20 +529,15 @@ def followup_effect_select(row):
     """SQL columns adding up the follow-up effect's outcomes of each of its groups over the facts
     rows `row` (insights.models.EFFECT_GROUPS, EFFECT_OUTCOMES), named as DistrictSums' columns: what
     the refresh keeps per district, and what insights.queries.followup_effect adds up live."""
-    by_grouping = {"count": [], "timing": []}
-    for prefix, (grouping, _) in EFFECT_GROUPS.items():
-        by_grouping[grouping].append(prefix)
-    count, delivered, days = (
-        f"{row}.n_followups",
-        f"{row}.latest_delivery_date IS NOT NULL",
-        f"{row}.days_to_first_followup",
-    )
-    tests = [in_group(count, lowest, highest) for _, lowest, highest in clinical.FOLLOWUP_COUNT_GROUPS]
-    tests += [
-        f"{delivered} AND {in_group(days, lowest, highest)}" for _, lowest, highest in clinical.FOLLOWUP_TIMING_GROUPS
-    ]
-    tests.append(f"{delivered} AND {days} IS NULL")  # clinical.NO_FOLLOWUP
-    groups = dict(zip([*by_grouping["count"], *by_grouping["timing"]], tests, strict=True))
+    delivered, days = f"{row}.latest_delivery_date IS NOT NULL", f"{row}.days_to_first_followup"
+    groups = {}  # each group's test
+    for prefix, (grouping, label, lowest, highest) in EFFECT_GROUPS.items():
+        if grouping == "count":
+            groups[prefix] = in_group(f"{row}.n_followups", lowest, highest)
+        elif label == clinical.NO_FOLLOWUP:
+            groups[prefix] = f"{delivered} AND {days} IS NULL"
+        else:
+            groups[prefix] = f"{delivered} AND {in_group(days, lowest, highest)}"
     first, latest = f"{row}.first_haemoglobin_g_dl", f"{row}.current_haemoglobin_g_dl"
     changed = f"{row}.n_haemoglobin_readings >= 2"
     anaemic_at_first = f"{changed} AND {clinical.ANAEMIC.sql({'haemoglobin_g_dl': first})}"
